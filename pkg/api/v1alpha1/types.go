@@ -1,0 +1,91 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// GroupVersion is the API group and version of ShutdownPolicy.
+var GroupVersion = schema.GroupVersion{Group: "graceful.dev", Version: "v1alpha1"}
+
+// PolicyMode says how a ShutdownPolicy ranks against a pod's own opt-in or
+// opt-out (see "Who gets injected" in DESIGN.md).
+// +kubebuilder:validation:Enum=Enforce;Default
+type PolicyMode string
+
+const (
+	// ModeEnforce injects every selected pod, overruling an opt-out annotation.
+	ModeEnforce PolicyMode = "Enforce"
+	// ModeDefault injects selected pods unless the pod or its namespace says otherwise.
+	ModeDefault PolicyMode = "Default"
+)
+
+// ShutdownPolicySpec selects pods and sets their shutdown defaults.
+type ShutdownPolicySpec struct {
+	// Mode is Enforce or Default.
+	// +kubebuilder:default=Default
+	Mode PolicyMode `json:"mode"`
+
+	// NamespaceSelector selects the namespaces whose pods this policy covers.
+	// Empty or absent selects every namespace.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// PodSelector selects pods by their labels. Empty or absent selects every pod.
+	// +optional
+	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
+
+	// Containers names the containers to wrap. Empty means every regular
+	// container and native sidecar. The pod annotation graceful.dev/containers
+	// overrides it.
+	// +optional
+	Containers []string `json:"containers,omitempty"`
+
+	// DrainDelay is the default --drain-delay; graceful.dev/drain-delay overrides it.
+	// +optional
+	DrainDelay *metav1.Duration `json:"drainDelay,omitempty"`
+
+	// SignalMap is the default --signal-map (FROM=TO[,...]);
+	// graceful.dev/signal-map overrides it.
+	// +optional
+	SignalMap string `json:"signalMap,omitempty"`
+}
+
+// ShutdownPolicyStatus reports whether the webhook could use the policy.
+type ShutdownPolicyStatus struct {
+	// Conditions: Ready, or not with a reason such as InvalidSelector.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ShutdownPolicy selects pods for graceful-init injection cluster-wide.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=sdp
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ShutdownPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ShutdownPolicySpec   `json:"spec,omitempty"`
+	Status ShutdownPolicyStatus `json:"status,omitempty"`
+}
+
+// ShutdownPolicyList is a list of ShutdownPolicy.
+// +kubebuilder:object:root=true
+type ShutdownPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ShutdownPolicy `json:"items"`
+}
+
+// AddToScheme registers the types of this package with a scheme.
+func AddToScheme(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &ShutdownPolicy{}, &ShutdownPolicyList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -1,0 +1,60 @@
+// Package contract holds the names that graceful-webhook writes into pods and
+// graceful-init reads back: annotation and label keys, the shared volume and
+// its paths, and the init's flag names. Both sides import these constants so
+// the two can not drift apart silently (see DESIGN.md, "Pod rewrite").
+package contract
+
+// Prefix of every annotation and label graceful owns.
+const Prefix = "graceful.dev/"
+
+// Annotations and labels.
+const (
+	// AnnotationInject on a pod opts it in ("true") or out ("false").
+	AnnotationInject = Prefix + "inject"
+	// LabelInject on a namespace opts its pods in ("enabled") or out ("disabled").
+	LabelInject = Prefix + "inject"
+	// AnnotationStatus is written by the webhook: JSON {"version":..,"containers":[..]}.
+	AnnotationStatus = Prefix + "status"
+	// AnnotationContainers is a comma-separated list of containers to wrap.
+	AnnotationContainers = Prefix + "containers"
+	// AnnotationDrainDelay is a Go duration passed as --drain-delay.
+	AnnotationDrainDelay = Prefix + "drain-delay"
+	// AnnotationSignalMap is FROM=TO[,...] passed as --signal-map.
+	AnnotationSignalMap = Prefix + "signal-map"
+)
+
+// Values of AnnotationInject and LabelInject.
+const (
+	InjectTrue        = "true"
+	InjectFalse       = "false"
+	NamespaceEnabled  = "enabled"
+	NamespaceDisabled = "disabled"
+)
+
+// The shared volume and the paths inside it.
+const (
+	VolumeName           = "graceful-bin"
+	VolumeSizeLimit      = "16Mi"
+	InstallContainerName = "graceful-install"
+	// MountPath is where the volume is mounted in the install and app containers.
+	MountPath = "/graceful/bin"
+	// InitPath is the wrapped containers' command[0].
+	InitPath = MountPath + "/graceful-init"
+	// ImageInitPath is graceful-init inside the graceful image.
+	ImageInitPath = "/usr/local/bin/graceful-init"
+	// ImageWebhookPath is graceful-webhook inside the graceful image.
+	ImageWebhookPath = "/usr/local/bin/graceful-webhook"
+	// ImageUID is the non-root user of the graceful image and install container.
+	ImageUID = 65532
+)
+
+// graceful-init's subcommands and the flags the webhook passes.
+const (
+	SubcommandInstall = "install"
+	SubcommandVersion = "version"
+	FlagGracePeriod   = "--grace-period"
+	FlagDrainDelay    = "--drain-delay"
+	FlagSignalMap     = "--signal-map"
+	// EndOfFlags separates graceful-init's flags from the wrapped argv.
+	EndOfFlags = "--"
+)
