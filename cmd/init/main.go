@@ -1,0 +1,52 @@
+// Command graceful-init is PID 1 of a wrapped container: it runs the
+// container's command, forwards stop signals to every process, reaps zombies,
+// and fits the shutdown into the pod's grace period. See pkg/supervisor for
+// the contract and pkg/initflags for the command line.
+package main
+
+import (
+	// sigcatch catches signals from its package initialiser, which runs as
+	// soon as os/signal is ready, before main: an early SIGTERM is neither
+	// lost nor fatal.
+	"github.com/graceful-dev/graceful/pkg/sigcatch"
+
+	"fmt"
+	"os"
+
+	"github.com/graceful-dev/graceful/pkg/initflags"
+	"github.com/graceful-dev/graceful/pkg/selfinstall"
+	"github.com/graceful-dev/graceful/pkg/supervisor"
+	"github.com/graceful-dev/graceful/pkg/version"
+)
+
+const license = `graceful-init, part of graceful (https://github.com/graceful-dev/graceful).
+Licensed under the Apache License, Version 2.0 (the "License"); you may not use
+this file except in compliance with the License. You may obtain a copy of the
+License at http://www.apache.org/licenses/LICENSE-2.0. Unless required by
+applicable law or agreed to in writing, software distributed under the License
+is distributed on an "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+KIND, either express or implied.
+`
+
+func main() {
+	cfg, err := initflags.Parse(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "graceful-init: %v\n%s", err, initflags.Usage)
+		os.Exit(2)
+	}
+	switch cfg.Mode {
+	case initflags.ModeVersion:
+		fmt.Printf("graceful-init %s\n", version.Version)
+	case initflags.ModeLicense:
+		fmt.Print(license)
+	case initflags.ModeHelp:
+		fmt.Print(initflags.Usage)
+	case initflags.ModeInstall:
+		if err := selfinstall.Install("/proc/self/exe", cfg.InstallDest); err != nil {
+			fmt.Fprintf(os.Stderr, "graceful-init: %v\n", err)
+			os.Exit(1)
+		}
+	default:
+		os.Exit(supervisor.New(cfg, sigcatch.C, os.Stderr).Run())
+	}
+}

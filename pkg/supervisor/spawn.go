@@ -1,0 +1,128 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultPath is searched when PATH is unset, as execvp(3) and the kubelet's
+// runtimes do.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// StartError is a command that could not be started, with the exit code a
+// shell would give: 127 not found, 126 found but not executable.
+type StartError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StartError) Error() string { return e.Msg }
+
+// Start runs argv as a child in a new process group (the foreground group when
+// stdin is a terminal) and returns its pid, which is also the group's id.
+// The child inherits the environment, stdio, and the signal mask; the Go
+// runtime resets the handlers it installed, so it starts with default
+// dispositions except for signals the init itself was started ignoring.
+func Start(argv []string) (int, error) {
+	path, err := lookPath(argv[0])
+	if err != nil {
+		return 0, err
+	}
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if isTerminal(0) {
+		attr.Foreground = true
+		attr.Ctty = 0
+	}
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2},
+		Sys:   attr,
+	})
+	if err != nil {
+		return 0, execError(argv[0], path, err)
+	}
+	return pid, nil
+}
+
+func isTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
+
+// lookPath finds name like execvp(3), returning errors that name the program
+// and the PATH searched.
+func lookPath(name string) (string, error) {
+	if name == "" {
+		return "", &StartError{Code: 127, Msg: "exec: empty command"}
+	}
+	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return "", execError(name, name, err)
+		}
+		return name, nil
+	}
+	pathEnv, set := os.LookupEnv("PATH")
+	if !set {
+		pathEnv = defaultPath
+	}
+	var denied error
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		err := executable(p)
+		if err == nil {
+			return p, nil
+		}
+		if denied == nil && !errors.Is(err, os.ErrNotExist) {
+			denied = execError(name, p, err)
+		}
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", &StartError{Code: 127, Msg: fmt.Sprintf("exec %q: not found in PATH=%s", name, pathEnv)}
+}
+
+// executable checks what execve would: a regular file with an execute bit.
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return unix.EISDIR
+	}
+	if fi.Mode()&0o111 == 0 {
+		return unix.EACCES
+	}
+	return nil
+}
+
+func execError(name, path string, err error) error {
+	code := 126
+	var why string
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		code, why = 127, "no such file (or its interpreter is missing)"
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		why = "permission denied: not executable"
+	case errors.Is(err, unix.EISDIR):
+		why = "is a directory"
+	case errors.Is(err, unix.ENOEXEC):
+		why = "exec format error: not a binary or script for this machine"
+	default:
+		why = err.Error()
+	}
+	if name == path {
+		return &StartError{Code: code, Msg: fmt.Sprintf("exec %q: %s", name, why)}
+	}
+	return &StartError{Code: code, Msg: fmt.Sprintf("exec %q (%s): %s", name, path, why)}
+}
