@@ -1,0 +1,87 @@
+//go:build linux
+
+package contract
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// The table spells out Linux's numbers; check them against package syscall
+// on the platform they are for.
+func TestSignalNumbersMatchLinux(t *testing.T) {
+	want := map[string]syscall.Signal{
+		"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "ILL": syscall.SIGILL,
+		"TRAP": syscall.SIGTRAP, "ABRT": syscall.SIGABRT, "BUS": syscall.SIGBUS, "FPE": syscall.SIGFPE,
+		"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "SEGV": syscall.SIGSEGV, "USR2": syscall.SIGUSR2,
+		"PIPE": syscall.SIGPIPE, "ALRM": syscall.SIGALRM, "TERM": syscall.SIGTERM, "STKFLT": syscall.SIGSTKFLT,
+		"CHLD": syscall.SIGCHLD, "CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "TSTP": syscall.SIGTSTP,
+		"TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG, "XCPU": syscall.SIGXCPU,
+		"XFSZ": syscall.SIGXFSZ, "VTALRM": syscall.SIGVTALRM, "PROF": syscall.SIGPROF, "WINCH": syscall.SIGWINCH,
+		"IO": syscall.SIGIO, "PWR": syscall.SIGPWR, "SYS": syscall.SIGSYS,
+	}
+	if len(want) != len(signalNumbers) {
+		t.Fatalf("table has %d names, want %d", len(signalNumbers), len(want))
+	}
+	for name, sig := range want {
+		if got := signalNumbers[name]; got != sig {
+			t.Errorf("%s = %d, want %d", name, got, sig)
+		}
+	}
+	if sigKILL != syscall.SIGKILL || sigSTOP != syscall.SIGSTOP || sigCHLD != syscall.SIGCHLD {
+		t.Error("sigKILL/sigSTOP/sigCHLD do not match package syscall")
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want syscall.Signal
+	}{
+		{"TERM", 15}, {"SIGTERM", 15}, {"sigquit", 3}, {" usr1 ", 10}, {"1", 1}, {"31", 31}, {"SIG9", 9},
+	} {
+		got, err := ParseSignal(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseSignal(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"", "0", "32", "-1", "FOO", "SIG", "RTMIN", "15x"} {
+		if _, err := ParseSignal(in); err == nil || !strings.Contains(err.Error(), "unknown signal") {
+			t.Errorf("ParseSignal(%q) = %v, want an unknown-signal error", in, err)
+		}
+	}
+}
+
+func TestParseSignalMap(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"TERM=QUIT", "TERM=QUIT"},
+		{"sigterm=3, INT = TERM", "INT=TERM,TERM=QUIT"},
+		{"USR1=KILL", "USR1=KILL"},
+		{"TERM=TERM", "TERM=TERM"},
+	} {
+		m, err := ParseSignalMap(tc.in)
+		if err != nil {
+			t.Errorf("ParseSignalMap(%q): %v", tc.in, err)
+			continue
+		}
+		if got := FormatSignalMap(m); got != tc.want {
+			t.Errorf("ParseSignalMap(%q) formats as %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"", "want FROM=TO"},
+		{"TERM", "want FROM=TO"},
+		{"TERM=QUIT,", "want FROM=TO"},
+		{"TERM=FOO", `unknown signal "FOO"`},
+		{"KILL=TERM", "SIGKILL is never forwarded"},
+		{"STOP=TERM", "SIGSTOP is never forwarded"},
+		{"CHLD=TERM", "SIGCHLD is never forwarded"},
+		{"TERM=QUIT,15=INT", "SIGTERM mapped twice"},
+	} {
+		_, err := ParseSignalMap(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseSignalMap(%q) = %v, want an error containing %q", tc.in, err, tc.want)
+		}
+	}
+}
