@@ -1,0 +1,114 @@
+package rewrite
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graceful-dev/graceful/pkg/contract"
+)
+
+const (
+	// defaultGracePeriodSeconds is Kubernetes' default terminationGracePeriodSeconds.
+	defaultGracePeriodSeconds = 30
+	// minGracePeriodSeconds is the kubelet's minimumGracePeriodInSeconds
+	// (pkg/kubelet/kuberuntime): no container is ever stopped with less.
+	minGracePeriodSeconds = 2
+)
+
+// gracePeriod is the grace period graceful-init gets: the pod's, raised to
+// the kubelet's minimum.
+func gracePeriod(pod *corev1.Pod) time.Duration {
+	g := int64(defaultGracePeriodSeconds)
+	if p := pod.Spec.TerminationGracePeriodSeconds; p != nil {
+		g = *p
+	}
+	return time.Duration(max(g, minGracePeriodSeconds)) * time.Second
+}
+
+// initBudget mirrors supervisor.Budget (graceful-init's shutdown budget: the
+// grace period less a margin of 10%, at least 500ms, at most 2s, never more
+// than half). It is repeated here to keep this package free of the init's
+// Linux-only code; TestInitBudgetMatchesSupervisor keeps the two equal.
+func initBudget(grace time.Duration) time.Duration {
+	m := grace / 10
+	m = max(m, 500*time.Millisecond)
+	m = min(m, 2*time.Second)
+	m = min(m, grace/2)
+	return grace - m
+}
+
+// initFlags returns graceful-init's command up to and including "--", and
+// warnings about annotations and defaults it had to ignore.
+func initFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) {
+	grace := gracePeriod(pod)
+	flags = []string{contract.InitPath, fmt.Sprintf("%s=%ds", contract.FlagGracePeriod, int64(grace/time.Second))}
+
+	var drain time.Duration
+	drainFrom := ""
+	if raw, ok := pod.Annotations[contract.AnnotationDrainDelay]; ok {
+		if v, err := parseDuration(raw); err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s: %q: %v; ignored", contract.AnnotationDrainDelay, raw, err))
+		} else {
+			drain, drainFrom = v, fmt.Sprintf("%s: %q", contract.AnnotationDrainDelay, raw)
+		}
+	}
+	if drainFrom == "" && d.DrainDelay != nil {
+		if *d.DrainDelay < 0 {
+			warnings = append(warnings, fmt.Sprintf("ShutdownPolicy drainDelay %s: negative; ignored", *d.DrainDelay))
+		} else {
+			drain, drainFrom = *d.DrainDelay, fmt.Sprintf("ShutdownPolicy drainDelay %s", *d.DrainDelay)
+		}
+	}
+	if drain > 0 {
+		flags = append(flags, contract.FlagDrainDelay+"="+drain.String())
+		if limit := initBudget(grace) / 2; drain > limit {
+			warnings = append(warnings, fmt.Sprintf("%s: longer than graceful-init allows with a grace period of %s; it will hold the stop signal back for %s only (half its shutdown budget), so the app keeps time to stop",
+				drainFrom, grace, limit))
+		}
+	}
+
+	signalMap, set := "", false
+	if raw, ok := pod.Annotations[contract.AnnotationSignalMap]; ok {
+		if strings.TrimSpace(raw) == "" {
+			set = true // an empty map clears the default
+		} else if m, err := contract.ParseSignalMap(raw); err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s: %q: %v; ignored", contract.AnnotationSignalMap, raw, err))
+		} else {
+			signalMap, set = contract.FormatSignalMap(m), true
+		}
+	}
+	if !set && d.SignalMap != "" {
+		if m, err := contract.ParseSignalMap(d.SignalMap); err != nil {
+			warnings = append(warnings, fmt.Sprintf("ShutdownPolicy signalMap %q: %v; ignored", d.SignalMap, err))
+		} else {
+			signalMap = contract.FormatSignalMap(m)
+		}
+	}
+	if signalMap != "" {
+		flags = append(flags, contract.FlagSignalMap+"="+signalMap)
+	}
+	return append(flags, contract.EndOfFlags), warnings
+}
+
+// parseDuration accepts a Go duration ("5s", "1m30s") or a plain number of
+// seconds, as graceful-init does, and refuses negative ones.
+func parseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		n, nerr := strconv.ParseInt(t, 10, 64)
+		if nerr != nil || n > int64(time.Duration(1<<63-1)/time.Second) || n < -int64(time.Duration(1<<63-1)/time.Second) {
+			return 0, errors.New("not a duration such as 5s")
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, errors.New("negative")
+	}
+	return d, nil
+}

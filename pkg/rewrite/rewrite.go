@@ -1,0 +1,422 @@
+// Package rewrite is the pure pod rewrite of graceful-webhook: pod, decision
+// defaults and resolved image configs in, rewritten pod and warnings out. It
+// does no I/O, keeps no state and never mutates its input.
+//
+// Contract (DESIGN.md, "Pod rewrite"):
+//
+//   - Which containers: graceful.dev/containers (comma list) when set, else
+//     Defaults.Containers (from the ShutdownPolicy), else every regular
+//     container and every native sidecar (init container with restartPolicy
+//     Always). Plain init containers and ephemeral containers are never
+//     wrapped; naming one, or a name the pod does not have, in the annotation
+//     gives a warning and the other names still count. Names in
+//     Defaults.Containers that the pod lacks are ignored silently (a policy
+//     covers many pods).
+//   - The pod gets the volume graceful-bin (emptyDir, disk-backed, sizeLimit
+//     16Mi), the init container graceful-install placed first (it copies
+//     graceful-init into the volume; Pod Security "restricted", UID/GID
+//     65532, small explicit resources, imagePullPolicy IfNotPresent), and the
+//     annotation graceful.dev/status {"version":..,"containers":[..]} listing
+//     every wrapped container in pod order (native sidecars first).
+//   - Each wrapped container mounts the volume read-only at /graceful/bin and
+//     runs [/graceful/bin/graceful-init, --grace-period=Ns, (--drain-delay=D),
+//     (--signal-map=M), --, ENTRYPOINT...] with args as Kubernetes would have
+//     used them. The argv follows Kubernetes' rules exactly: command set → it
+//     replaces the image ENTRYPOINT and args replace CMD; only args → image
+//     ENTRYPOINT + args; neither → image ENTRYPOINT + CMD. Strings taken from
+//     the image config are escaped for $(VAR) expansion (which Kubernetes
+//     applies to command and args but never to the image's own ENTRYPOINT and
+//     CMD), so the process sees exactly the bytes it would have seen.
+//   - --grace-period is spec.terminationGracePeriodSeconds (30 when unset),
+//     raised to 2s: the kubelet never gives a container less (its
+//     minimumGracePeriodInSeconds), and a budget of 0 would make graceful-init
+//     SIGKILL at once. A deletion with a shorter override (eviction, an API
+//     delete with gracePeriodSeconds) can not be known at admission time; the
+//     kubelet's own SIGKILL then comes first, as it would without graceful.
+//   - --drain-delay and --signal-map come from graceful.dev/drain-delay and
+//     graceful.dev/signal-map, else from Defaults. An annotation that does not
+//     parse (not a duration, negative, unknown signal) is ignored with a
+//     warning naming the annotation and the value, and the default applies.
+//     An empty graceful.dev/signal-map clears the default map; a zero drain
+//     delay is written as no flag. The signal map is written normalized
+//     (contract.FormatSignalMap). A drain delay longer than graceful-init
+//     will honour (half its shutdown budget) is still written, with a warning
+//     saying it will be capped: the init caps it and logs that at runtime.
+//   - A container without a command needs its image config in images, keyed
+//     by the image reference as written in the pod; when it is missing, or the
+//     image has neither ENTRYPOINT nor CMD (and the container no args), the
+//     container is left alone with a warning naming it and the image. The
+//     rewrite never guesses an entrypoint.
+//   - hostPID and shareProcessNamespace pods need nothing extra: graceful-init
+//     is then not PID 1 and makes itself a subreaper. A pod-level
+//     securityContext does not reach the install container, which sets every
+//     field it depends on itself.
+//   - Idempotent: a container whose command starts with the init path is
+//     already wrapped and is never wrapped twice; a rewritten pod passed in
+//     again comes back equal. Containers added after the first rewrite are
+//     wrapped and the status annotation is rewritten to list all wrapped
+//     containers. A second pass returns no warning the first did not.
+//   - Errors are reserved for what the caller must fix: an invalid Config, a
+//     nil or Windows pod, and a conflict (ErrConflict): a volume named
+//     graceful-bin or a container named graceful-install that is not
+//     graceful's. Everything else is a warning and the pod is admitted
+//     (possibly unchanged). When nothing can be wrapped the pod comes back
+//     unchanged: no volume, no install container, no annotation.
+package rewrite
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/graceful-dev/graceful/pkg/contract"
+)
+
+// Config is the cluster-wide part: set by the webhook's config / inject flags.
+type Config struct {
+	// Image is the graceful image for the install container (by digest where
+	// known). Required.
+	Image string
+	// Version is written into graceful.dev/status. Required.
+	Version string
+	// Resources of the install container. The zero value means
+	// DefaultResources; anything else is used as given.
+	Resources corev1.ResourceRequirements
+}
+
+// Defaults come from the ShutdownPolicy that selected the pod (zero when
+// none); pod annotations override them.
+type Defaults struct {
+	Containers []string
+	DrainDelay *time.Duration
+	SignalMap  string
+}
+
+// ImageConfig is the part of an image's config the rewrite needs.
+type ImageConfig struct{ Entrypoint, Cmd []string }
+
+// Status is the value of graceful.dev/status.
+type Status struct {
+	Version    string   `json:"version"`
+	Containers []string `json:"containers"`
+}
+
+// ErrConflict is wrapped by the error Pod returns when the pod already has a
+// volume or container under one of graceful's names that is not graceful's.
+var ErrConflict = errors.New("name conflict")
+
+// DefaultResources returns the install container's resources when
+// Config.Resources is zero: it only copies a small static binary.
+func DefaultResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("10m"),
+			corev1.ResourceMemory: resource.MustParse("16Mi"),
+		},
+		Limits: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("100m"),
+			corev1.ResourceMemory: resource.MustParse("32Mi"),
+		},
+	}
+}
+
+// Validate reports what is wrong with c; Pod calls it first.
+func (c Config) Validate() error {
+	if c.Image == "" {
+		return errors.New("config: the graceful image is empty")
+	}
+	if c.Version == "" {
+		return errors.New("config: the version is empty")
+	}
+	for name, req := range c.Resources.Requests {
+		if lim, ok := c.Resources.Limits[name]; ok && req.Cmp(lim) > 0 {
+			return fmt.Errorf("config: install container %s request %s is above its limit %s", name, req.String(), lim.String())
+		}
+	}
+	return nil
+}
+
+func (c Config) resources() corev1.ResourceRequirements {
+	r := c.Resources
+	if len(r.Requests) == 0 && len(r.Limits) == 0 && len(r.Claims) == 0 {
+		return DefaultResources()
+	}
+	return *r.DeepCopy()
+}
+
+// Targets reports which containers Pod would wrap now (in pod order; those
+// already wrapped are not listed) and the image references, deduplicated, of
+// those that set no command and so need an ImageConfig. Its warnings are
+// about the container selection; Pod returns them again, so a caller that
+// calls both reports Pod's warnings only. Pure.
+func Targets(pod *corev1.Pod, d Defaults) (names []string, needImages []string, warnings []string) {
+	if pod == nil {
+		return nil, nil, nil
+	}
+	sel := selectContainers(pod, d)
+	for _, t := range sel.targets {
+		names = append(names, t.c.Name)
+		if len(t.c.Command) == 0 && !slices.Contains(needImages, t.c.Image) {
+			needImages = append(needImages, t.c.Image)
+		}
+	}
+	return names, needImages, sel.warnings
+}
+
+// Pod returns a rewritten deep copy; never mutates its input. images is keyed
+// by the container's image reference as written in the pod.
+func Pod(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageConfig) (*corev1.Pod, []string, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if pod == nil {
+		return nil, nil, errors.New("pod is nil")
+	}
+	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
+		return nil, nil, fmt.Errorf("pod %s: spec.os.name is windows: graceful-init is a Linux program", podName(pod))
+	}
+	if err := checkConflicts(pod); err != nil {
+		return nil, nil, fmt.Errorf("pod %s: %w", podName(pod), err)
+	}
+
+	out := pod.DeepCopy()
+	sel := selectContainers(out, d) // pointers into out: wrapping edits them in place
+	warnings := sel.warnings
+
+	if len(sel.targets) > 0 {
+		flags, fw := initFlags(pod, d)
+		warnings = append(warnings, fw...)
+		for _, t := range sel.targets {
+			var img *ImageConfig
+			if len(t.c.Command) == 0 {
+				if ic, ok := images[t.c.Image]; ok {
+					img = &ic
+				}
+			}
+			cmd, args, err := wrapArgv(t.c.Command, t.c.Args, img, flags)
+			if err != nil {
+				warnings = append(warnings, fmt.Sprintf("container %q (image %q) not wrapped: %v", t.c.Name, t.c.Image, err))
+				continue
+			}
+			t.c.Command, t.c.Args = cmd, args
+		}
+	}
+
+	var wrapped []string
+	forEachWrappable(out, func(c *corev1.Container) {
+		if isWrapped(c) {
+			wrapped = append(wrapped, c.Name)
+			ensureMount(c)
+		}
+	})
+	if len(wrapped) == 0 {
+		warnings = append(warnings, "no container wrapped: pod left unchanged")
+		return pod.DeepCopy(), warnings, nil
+	}
+
+	ensureVolume(out)
+	ensureInstallContainer(out, cfg)
+	setStatus(out, cfg.Version, wrapped)
+	return out, warnings, nil
+}
+
+// podName names a pod in messages: namespace/name, or generateName*.
+func podName(pod *corev1.Pod) string {
+	name := pod.Name
+	if name == "" && pod.GenerateName != "" {
+		name = pod.GenerateName + "*"
+	}
+	if pod.Namespace != "" {
+		return fmt.Sprintf("%q", pod.Namespace+"/"+name)
+	}
+	return fmt.Sprintf("%q", name)
+}
+
+// forEachWrappable calls f for every native sidecar and regular container, in
+// pod order.
+func forEachWrappable(pod *corev1.Pod, f func(*corev1.Container)) {
+	for i := range pod.Spec.InitContainers {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			f(&pod.Spec.InitContainers[i])
+		}
+	}
+	for i := range pod.Spec.Containers {
+		f(&pod.Spec.Containers[i])
+	}
+}
+
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// isWrapped reports whether c already runs under graceful-init.
+func isWrapped(c *corev1.Container) bool {
+	return len(c.Command) > 0 && c.Command[0] == contract.InitPath
+}
+
+// mountConflict reports the volume another mount at graceful's mount path
+// uses, or "".
+func mountConflict(c *corev1.Container) string {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == contract.MountPath && m.Name != contract.VolumeName {
+			return m.Name
+		}
+	}
+	return ""
+}
+
+// ensureMount adds the read-only mount of graceful-bin unless c already has
+// a mount at its path.
+func ensureMount(c *corev1.Container) {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == contract.MountPath {
+			return
+		}
+	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: contract.VolumeName, MountPath: contract.MountPath, ReadOnly: true})
+}
+
+// volume is graceful's volume exactly as the rewrite adds it.
+func volume() corev1.Volume {
+	limit := resource.MustParse(contract.VolumeSizeLimit)
+	return corev1.Volume{Name: contract.VolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}
+}
+
+// isOurVolume: an emptyDir on disk with graceful's size limit and nothing else.
+func isOurVolume(v *corev1.Volume) bool {
+	want := volume()
+	if v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumDefault || v.EmptyDir.SizeLimit == nil ||
+		v.EmptyDir.SizeLimit.Cmp(*want.EmptyDir.SizeLimit) != 0 {
+		return false
+	}
+	src := v.VolumeSource
+	src.EmptyDir = nil
+	return src == (corev1.VolumeSource{})
+}
+
+func installCommand() []string {
+	return []string{contract.ImageInitPath, contract.SubcommandInstall, contract.InitPath}
+}
+
+// isOurInstall: graceful-install running the install command with the volume
+// mounted at its path. Other fields (image, resources, defaults the API
+// server added) may differ: an older webhook may have written them.
+func isOurInstall(c *corev1.Container) bool {
+	if c.Name != contract.InstallContainerName || !slices.Equal(c.Command, installCommand()) || isSidecar(c) {
+		return false
+	}
+	for _, m := range c.VolumeMounts {
+		if m.Name == contract.VolumeName && m.MountPath == contract.MountPath {
+			return true
+		}
+	}
+	return false
+}
+
+// checkConflicts returns an ErrConflict error when graceful's names are taken
+// by something that is not graceful's.
+func checkConflicts(pod *corev1.Pod) error {
+	for i := range pod.Spec.Volumes {
+		if v := &pod.Spec.Volumes[i]; v.Name == contract.VolumeName && !isOurVolume(v) {
+			return fmt.Errorf("%w: the pod already has a volume %q that is not graceful's (graceful's is an emptyDir on disk with sizeLimit %s); rename it",
+				ErrConflict, contract.VolumeName, contract.VolumeSizeLimit)
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; c.Name == contract.InstallContainerName && !isOurInstall(c) {
+			return fmt.Errorf("%w: the pod already has an init container %q that is not graceful's (graceful's runs %q with volume %q at %s); rename it",
+				ErrConflict, contract.InstallContainerName, installCommand(), contract.VolumeName, contract.MountPath)
+		}
+	}
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == contract.InstallContainerName {
+			return fmt.Errorf("%w: the pod already has a container %q; rename it", ErrConflict, contract.InstallContainerName)
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if pod.Spec.EphemeralContainers[i].Name == contract.InstallContainerName {
+			return fmt.Errorf("%w: the pod already has an ephemeral container %q; rename it", ErrConflict, contract.InstallContainerName)
+		}
+	}
+	return nil
+}
+
+func ensureVolume(pod *corev1.Pod) {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == contract.VolumeName {
+			return // checkConflicts made sure it is ours
+		}
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, volume())
+}
+
+func installContainer(cfg Config) corev1.Container {
+	id := int64(contract.ImageUID)
+	return corev1.Container{
+		Name:            contract.InstallContainerName,
+		Image:           cfg.Image,
+		Command:         installCommand(),
+		Resources:       cfg.resources(),
+		VolumeMounts:    []corev1.VolumeMount{{Name: contract.VolumeName, MountPath: contract.MountPath}},
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             new(true),
+			RunAsUser:                &id,
+			RunAsGroup:               &id,
+			AllowPrivilegeEscalation: new(false),
+			ReadOnlyRootFilesystem:   new(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+}
+
+// ensureInstallContainer adds graceful-install in front of the init
+// containers, or moves an existing one there: a native sidecar placed before
+// it (by a later webhook) would start before graceful-init is installed.
+func ensureInstallContainer(pod *corev1.Pod, cfg Config) {
+	inits := pod.Spec.InitContainers
+	i := slices.IndexFunc(inits, func(c corev1.Container) bool { return c.Name == contract.InstallContainerName })
+	switch {
+	case i == 0:
+		return
+	case i > 0:
+		c := inits[i]
+		copy(inits[1:i+1], inits[:i])
+		inits[0] = c
+	default:
+		pod.Spec.InitContainers = append([]corev1.Container{installContainer(cfg)}, inits...)
+	}
+}
+
+// ParseStatus reads the value of graceful.dev/status.
+func ParseStatus(s string) (Status, error) {
+	var st Status
+	if err := json.Unmarshal([]byte(s), &st); err != nil {
+		return Status{}, fmt.Errorf("%s: %w", contract.AnnotationStatus, err)
+	}
+	return st, nil
+}
+
+// setStatus writes graceful.dev/status unless it already lists exactly
+// wrapped (then it stays as it is, version included: nothing changed).
+func setStatus(pod *corev1.Pod, version string, wrapped []string) {
+	if old, ok := pod.Annotations[contract.AnnotationStatus]; ok {
+		if st, err := ParseStatus(old); err == nil && slices.Equal(st.Containers, wrapped) {
+			return
+		}
+	}
+	b, err := json.Marshal(Status{Version: version, Containers: wrapped})
+	if err != nil {
+		panic(fmt.Sprintf("rewrite: marshal status: %v", err)) // strings only: can not fail
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[contract.AnnotationStatus] = string(b)
+}
