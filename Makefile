@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/graceful-dev/graceful/pkg/version.Version=$(VERSION)
+LDFLAGS := -s -w -checklinkname=0 -X github.com/graceful-dev/graceful/pkg/version.Version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
@@ -38,7 +38,7 @@ lint: ## gofmt and go vet.
 
 .PHONY: envtest-bin
 envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
-	hack/envtest-binaries.sh $(BIN)/k8s
+	hack/k8s-binaries.sh $(BIN)/k8s envtest
 
 .PHONY: test
 test: lint verify-generated build envtest-bin ## Run every test (needs root: PID namespaces).

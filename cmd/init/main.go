@@ -47,6 +47,9 @@ func main() {
 			os.Exit(1)
 		}
 	default:
-		os.Exit(supervisor.New(cfg, sigcatch.C, os.Stderr).Run())
+		s := supervisor.New(cfg, sigcatch.C, os.Stderr)
+		mask := sigcatch.InitialMask()
+		s.Mask = &mask
+		os.Exit(s.Run())
 	}
 }

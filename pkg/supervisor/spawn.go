@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -29,10 +30,24 @@ func (e *StartError) Error() string { return e.Msg }
 // The child inherits the environment, stdio, and the signal mask; the Go
 // runtime resets the handlers it installed, so it starts with default
 // dispositions except for signals the init itself was started ignoring.
-func Start(argv []string) (int, error) {
+//
+// mask, when not nil, is the signal mask the child starts with. The Go runtime
+// unblocks some signals on all its threads and a forked child inherits the
+// forking thread's mask, so the fork happens on a locked thread that holds
+// mask for that moment only.
+func Start(argv []string, mask *unix.Sigset_t) (int, error) {
 	path, err := lookPath(argv[0])
 	if err != nil {
 		return 0, err
+	}
+	if mask != nil {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var old unix.Sigset_t
+		if err := unix.PthreadSigmask(unix.SIG_SETMASK, mask, &old); err != nil {
+			return 0, fmt.Errorf("set signal mask for the child: %w", err)
+		}
+		defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) //nolint:errcheck // restoring a mask read a moment ago
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true}
 	if isTerminal(0) {

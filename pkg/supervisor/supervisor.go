@@ -62,6 +62,10 @@ func DrainFor(drain, budget time.Duration) time.Duration {
 
 // Supervisor runs one command. Create it with New.
 type Supervisor struct {
+	// Mask, when set before Run, is the signal mask the command starts with:
+	// the one the init itself was started with (see sigcatch.InitialMask).
+	Mask *unix.Sigset_t
+
 	cfg   *initflags.Config
 	sigs  <-chan os.Signal
 	log   *logger
@@ -99,7 +103,7 @@ func (s *Supervisor) Run() int {
 		s.log.errorf("%v", err)
 		return 1
 	}
-	pid, err := Start(s.cfg.Argv)
+	pid, err := Start(s.cfg.Argv, s.Mask)
 	if err != nil {
 		s.log.errorf("%v", err)
 		var se *StartError
@@ -201,7 +205,7 @@ func (s *Supervisor) forward(sig syscall.Signal) {
 		s.log.errorf("forward %s to group %d: %v", signame(to), s.pgid, err)
 		return
 	}
-	s.log.verbosef("signal %s received, %s forwarded to group %d", signame(sig), signame(to), s.pgid)
+	s.log.verbosef("signal %s received, %s forwarded to group %d", initflags.SignalName(sig), signame(to), s.pgid)
 }
 
 // forwardStop sends the mapped stop signal to the group and to every process
@@ -300,13 +304,16 @@ func (s *Supervisor) reaped(pid int, ws unix.WaitStatus) {
 	name := s.names[pid]
 	delete(s.names, pid)
 	switch {
+	case pid == s.child && !s.stopped:
+		s.exited, s.status = true, ws
+		s.log.verbosef("main process %d exited (%s)", pid, describe(ws))
 	case pid == s.child:
 		s.exited, s.status = true, ws
 		s.log.infof("main process %d exited (%s)%s", pid, describe(ws), s.sinceStop())
+	case s.cfg.WarnZombies:
+		s.log.infof("reaped zombie pid %d (%s)%s", pid, describe(ws), s.sinceStop())
 	case s.stopped:
 		s.log.infof("pid %d (%s) exited (%s)%s", pid, orUnknown(name), describe(ws), s.sinceStop())
-	case s.cfg.WarnZombies:
-		s.log.infof("reaped zombie pid %d (%s)", pid, describe(ws))
 	default:
 		s.log.debugf("reaped pid %d (%s)", pid, describe(ws))
 	}

@@ -1,0 +1,253 @@
+// Package init_test runs the real graceful-init binary with real child
+// processes: as PID 1 of a fresh PID namespace (unshare --pid --fork
+// --mount-proc, which needs root) and as a plain child of the test, where it is
+// a subreaper.
+package init_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	initBin  string // graceful-init, built static as in the image
+	probeBin string // test/initprobe
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "graceful-init-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	initBin = filepath.Join(dir, "graceful-init")
+	probeBin = filepath.Join(dir, "initprobe")
+	for bin, pkg := range map[string]string{initBin: "../../cmd/init", probeBin: "../initprobe"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -checklinkname=0", "-o", bin, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "graceful-init tests need root: they create PID namespaces and switch users")
+		os.Exit(1)
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		fmt.Fprintln(os.Stderr, "graceful-init tests need unshare (util-linux): run hack/install-deps.sh")
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// mode says where graceful-init runs.
+type mode string
+
+const (
+	pid1      mode = "pid1"      // PID 1 of a new PID namespace
+	subreaper mode = "subreaper" // a plain child of the test
+)
+
+var modes = []mode{pid1, subreaper}
+
+// syncBuffer is a bytes.Buffer safe for the exec goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type initRun struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+	stdout  *syncBuffer
+	pid     int // graceful-init's PID as seen from the test
+	done    chan struct{}
+	code    int
+	started time.Time
+}
+
+// startInit runs graceful-init with args in mode m.
+func startInit(t *testing.T, m mode, env []string, args ...string) *initRun {
+	t.Helper()
+	var cmd *exec.Cmd
+	if m == pid1 {
+		cmd = exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", initBin}, args...)...)
+	} else {
+		cmd = exec.Command(initBin, args...)
+	}
+	return start(t, cmd, env, m)
+}
+
+func start(t *testing.T, cmd *exec.Cmd, env []string, m mode) *initRun {
+	t.Helper()
+	r := &initRun{t: t, cmd: cmd, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr, cmd.Stdout = r.stderr, r.stdout
+	r.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %v: %v", cmd.Args, err)
+	}
+	go func() {
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &ee):
+			r.code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				r.code = 128 + int(ws.Signal())
+			}
+		default:
+			r.code = -1
+		}
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			_ = cmd.Process.Kill()
+			if r.pid > 0 {
+				_ = syscall.Kill(r.pid, syscall.SIGKILL)
+			}
+			<-r.done
+		}
+	})
+	r.pid = cmd.Process.Pid
+	if m == pid1 {
+		r.pid = r.childOf(cmd.Process.Pid)
+	}
+	return r
+}
+
+// childOf waits for unshare's forked child: graceful-init as PID 1.
+func (r *initRun) childOf(parent int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", parent, parent))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			pid, _ := strconv.Atoi(f[0])
+			// Wait for the exec: until then the child is still unshare.
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			if exe == initBin {
+				return pid
+			}
+		}
+		select {
+		case <-r.done:
+			r.t.Fatalf("graceful-init ended before it could be found (exit %d): %s", r.code, r.stderr.String())
+		default:
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	r.t.Fatalf("graceful-init did not start under unshare; stderr: %s", r.stderr.String())
+	return 0
+}
+
+func (r *initRun) signal(sig syscall.Signal) {
+	r.t.Helper()
+	if err := syscall.Kill(r.pid, sig); err != nil {
+		r.t.Fatalf("kill %d %v: %v", r.pid, sig, err)
+	}
+}
+
+// wait returns graceful-init's exit code, failing after timeout.
+func (r *initRun) wait(timeout time.Duration) int {
+	r.t.Helper()
+	select {
+	case <-r.done:
+		return r.code
+	case <-time.After(timeout):
+		r.t.Fatalf("graceful-init still running after %v; log:\n%s", timeout, r.stderr.String())
+		return -1
+	}
+}
+
+// events is a file that probes append lines to.
+type events struct {
+	t    *testing.T
+	path string
+}
+
+func newEvents(t *testing.T) *events {
+	return &events{t: t, path: filepath.Join(t.TempDir(), "events")}
+}
+
+func (e *events) lines() []string {
+	b, _ := os.ReadFile(e.path)
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+func (e *events) has(line string) bool {
+	for _, l := range e.lines() {
+		if l == line {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *events) count(prefix string) int {
+	n := 0
+	for _, l := range e.lines() {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor waits until every line is in the file.
+func (e *events) waitFor(timeout time.Duration, lines ...string) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := ""
+		for _, l := range lines {
+			if !e.has(l) {
+				missing = l
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no %q after %v; events:\n%s", missing, timeout, strings.Join(e.lines(), "\n"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// probe returns an initprobe trap command line, as a shell word list.
+func probe(ev *events, name string, extra ...string) string {
+	return strings.Join(append([]string{probeBin, "trap", "-o", ev.path, "-name", name}, extra...), " ")
+}
+
+func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
