@@ -1,0 +1,282 @@
+package rewrite
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// testConfig is the Config of every golden case unless its header says otherwise.
+func testConfig() Config {
+	return Config{
+		Image:   "registry.example/graceful@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		Version: "v0.1.0-test",
+	}
+}
+
+// testImages is the fixed image table of the golden cases. Images not in it
+// have no known config.
+func testImages() map[string]ImageConfig {
+	return map[string]ImageConfig{
+		"registry.example/app:1":       {Entrypoint: []string{"/app/server"}, Cmd: []string{"--port=8080"}},
+		"registry.example/shellform:1": {Entrypoint: []string{"/bin/sh", "-c", "exec nginx -g 'daemon off;'"}},
+		"registry.example/dollar:1":    {Entrypoint: []string{"/bin/echo", "$(HOME)"}, Cmd: []string{"$(HOME)", "pid $$", "cost $5", "$(unclosed", "$"}},
+		"registry.example/cmdonly:1":   {Cmd: []string{"/usr/bin/worker", "--queue=jobs"}},
+		"registry.example/empty:1":     {},
+		"registry.example/nonroot:1":   {Entrypoint: []string{"/nonroot-app"}, Cmd: []string{"serve"}},
+		"registry.example/proxy:1":     {Entrypoint: []string{"/proxy"}, Cmd: []string{"--listen=:15001"}},
+		"registry.example/tool:1":      {Entrypoint: []string{"/tool"}},
+	}
+}
+
+// caseHeader is read from the input's leading "# key: json" comment lines.
+type caseHeader struct {
+	Defaults struct {
+		Containers []string `json:"containers"`
+		DrainDelay string   `json:"drainDelay"`
+		SignalMap  string   `json:"signalMap"`
+	} `json:"-"`
+	Config *struct {
+		Image     *string                      `json:"image"`
+		Version   *string                      `json:"version"`
+		Resources *corev1.ResourceRequirements `json:"resources"`
+	} `json:"-"`
+}
+
+func readCase(t *testing.T, path string) (*corev1.Pod, Config, Defaults) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h caseHeader
+	for line := range strings.Lines(string(raw)) {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		key, val, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "#")), ":")
+		if !ok {
+			continue
+		}
+		var dst any
+		switch strings.TrimSpace(key) {
+		case "defaults":
+			dst = &h.Defaults
+		case "config":
+			dst = &h.Config
+		default:
+			continue
+		}
+		dec := json.NewDecoder(strings.NewReader(val))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(dst); err != nil {
+			t.Fatalf("%s: header %q: %v", path, key, err)
+		}
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(raw, &pod); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	cfg := testConfig()
+	if c := h.Config; c != nil {
+		if c.Image != nil {
+			cfg.Image = *c.Image
+		}
+		if c.Version != nil {
+			cfg.Version = *c.Version
+		}
+		if c.Resources != nil {
+			cfg.Resources = *c.Resources
+		}
+	}
+	d := Defaults{Containers: h.Defaults.Containers, SignalMap: h.Defaults.SignalMap}
+	if h.Defaults.DrainDelay != "" {
+		dd, err := time.ParseDuration(h.Defaults.DrainDelay)
+		if err != nil {
+			t.Fatalf("%s: defaults drainDelay: %v", path, err)
+		}
+		d.DrainDelay = &dd
+	}
+	return &pod, cfg, d
+}
+
+// render is the golden output: warnings and error as comments, then the pod.
+func render(t *testing.T, pod *corev1.Pod, warnings []string, err error) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	for _, w := range warnings {
+		fmt.Fprintf(&b, "# warning: %s\n", w)
+	}
+	if err != nil {
+		fmt.Fprintf(&b, "# error: %v\n", err)
+		return b.Bytes()
+	}
+	y, merr := yaml.Marshal(pod)
+	if merr != nil {
+		t.Fatal(merr)
+	}
+	b.Write(y)
+	return b.Bytes()
+}
+
+func goldenInputs(t *testing.T) []string {
+	t.Helper()
+	in, err := filepath.Glob("testdata/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in) < 25 {
+		t.Fatalf("%d golden cases, want at least 25", len(in))
+	}
+	return in
+}
+
+func TestGolden(t *testing.T) {
+	for _, in := range goldenInputs(t) {
+		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			pod, cfg, d := readCase(t, in)
+			before := pod.DeepCopy()
+			out, warnings, err := Pod(pod, cfg, d, testImages())
+			if !reflect.DeepEqual(pod, before) {
+				t.Error("Pod mutated its input")
+			}
+			got := render(t, out, warnings, err)
+			golden := in + ".injected"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatalf("%v (run go test ./pkg/rewrite -update)", rerr)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs (run go test ./pkg/rewrite -update to accept):\n%s", golden, lineDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+// TestGoldenIdempotent rewrites every golden output again: nothing may change
+// and no warning may appear that the first pass did not give.
+func TestGoldenIdempotent(t *testing.T) {
+	for _, in := range goldenInputs(t) {
+		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			pod, cfg, d := readCase(t, in)
+			once, w1, err := Pod(pod, cfg, d, testImages())
+			if err != nil {
+				if _, _, err2 := Pod(pod, cfg, d, testImages()); err2 == nil || err2.Error() != err.Error() {
+					t.Errorf("error not stable: %v, then %v", err, err2)
+				}
+				return
+			}
+			twice, w2, err := Pod(once, cfg, d, testImages())
+			if err != nil {
+				t.Fatalf("second pass: %v", err)
+			}
+			if !reflect.DeepEqual(once, twice) {
+				a, _ := yaml.Marshal(once)
+				b, _ := yaml.Marshal(twice)
+				t.Errorf("second pass changed the pod:\n%s", lineDiff(string(a), string(b)))
+			}
+			for _, w := range w2 {
+				if !slices.Contains(w1, w) {
+					t.Errorf("second pass gave a new warning: %s", w)
+				}
+			}
+			// Round trip through YAML, as the API server stores it.
+			y, _ := yaml.Marshal(once)
+			var decoded corev1.Pod
+			if err := yaml.Unmarshal(y, &decoded); err != nil {
+				t.Fatal(err)
+			}
+			thrice, _, err := Pod(&decoded, cfg, d, testImages())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(&decoded, thrice) {
+				t.Error("pass over the decoded output changed the pod")
+			}
+		})
+	}
+}
+
+// TestGoldenFilesPaired fails on stale goldens: every input has an output
+// and every output an input.
+func TestGoldenFilesPaired(t *testing.T) {
+	in := goldenInputs(t)
+	out, err := filepath.Glob("testdata/*.yaml.injected")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range in {
+		if !slices.Contains(out, i+".injected") {
+			t.Errorf("%s has no %s.injected (run go test ./pkg/rewrite -update)", i, i)
+		}
+	}
+	for _, o := range out {
+		if !slices.Contains(in, strings.TrimSuffix(o, ".injected")) {
+			t.Errorf("%s has no input %s: delete it", o, strings.TrimSuffix(o, ".injected"))
+		}
+	}
+	all, err := os.ReadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all {
+		if n := e.Name(); !strings.HasSuffix(n, ".yaml") && !strings.HasSuffix(n, ".yaml.injected") {
+			t.Errorf("testdata/%s: neither a case nor a golden output", n)
+		}
+	}
+}
+
+// lineDiff is a small line diff (longest common subsequence) for failure
+// messages: "-" lines are wanted, "+" lines are got.
+func lineDiff(want, got string) string {
+	a, b := strings.Split(want, "\n"), strings.Split(got, "\n")
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var s strings.Builder
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			i, j = i+1, j+1
+		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
+			fmt.Fprintf(&s, "+ %s\n", b[j])
+			j++
+		default:
+			fmt.Fprintf(&s, "- %s\n", a[i])
+			i++
+		}
+	}
+	return s.String()
+}
