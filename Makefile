@@ -47,4 +47,4 @@ test: lint verify-generated build envtest-bin ## Run every test (needs root: PID
 
 .PHONY: fuzz
 fuzz: ## Short fuzz runs of every fuzz target.
-	@true
+	go test ./pkg/initflags -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)

@@ -20,11 +20,12 @@ package initflags
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/graceful-dev/graceful/pkg/contract"
 )
 
 // Mode is what the invocation asks for.
@@ -244,7 +245,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 			}
 		}
 	}
-	c.Argv = args[i:]
+	if i < len(args) {
+		c.Argv = args[i:]
+	}
 	if c.Mode == ModeRun && len(c.Argv) == 0 {
 		return nil, errors.New("no command given")
 	}
@@ -267,74 +270,14 @@ func parseDuration(flag, s string) (time.Duration, error) {
 	return d, nil
 }
 
-// signals names the signals graceful-init accepts, without the SIG prefix.
-var signals = map[string]syscall.Signal{
-	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "ILL": syscall.SIGILL,
-	"TRAP": syscall.SIGTRAP, "ABRT": syscall.SIGABRT, "BUS": syscall.SIGBUS, "FPE": syscall.SIGFPE,
-	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "SEGV": syscall.SIGSEGV, "USR2": syscall.SIGUSR2,
-	"PIPE": syscall.SIGPIPE, "ALRM": syscall.SIGALRM, "TERM": syscall.SIGTERM, "STKFLT": syscall.SIGSTKFLT,
-	"CHLD": syscall.SIGCHLD, "CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "TSTP": syscall.SIGTSTP,
-	"TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG, "XCPU": syscall.SIGXCPU,
-	"XFSZ": syscall.SIGXFSZ, "VTALRM": syscall.SIGVTALRM, "PROF": syscall.SIGPROF, "WINCH": syscall.SIGWINCH,
-	"IO": syscall.SIGIO, "PWR": syscall.SIGPWR, "SYS": syscall.SIGSYS,
-}
-
-// ParseSignal accepts TERM, SIGTERM, sigterm or a number 1-31.
-func ParseSignal(s string) (syscall.Signal, error) {
-	name := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "SIG")
-	if sig, ok := signals[name]; ok {
-		return sig, nil
-	}
-	if n, err := strconv.Atoi(name); err == nil && n >= 1 && n <= 31 {
-		return syscall.Signal(n), nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
-}
+// ParseSignal accepts TERM, SIGTERM, sigterm or a number 1-31 (the table in
+// pkg/contract, shared with the webhook).
+func ParseSignal(s string) (syscall.Signal, error) { return contract.ParseSignal(s) }
 
 // SignalName returns the short name of s ("TERM"), or its number.
-func SignalName(s syscall.Signal) string {
-	for n, v := range signals {
-		if v == s {
-			return n
-		}
-	}
-	return strconv.Itoa(int(s))
-}
+func SignalName(s syscall.Signal) string { return contract.SignalName(s) }
 
-// ParseSignalMap parses FROM=TO[,FROM=TO...]. KILL and STOP can not be
-// caught, so they are refused as FROM; a FROM given twice is an error.
+// ParseSignalMap parses FROM=TO[,FROM=TO...] as pkg/contract defines it.
 func ParseSignalMap(s string) (map[syscall.Signal]syscall.Signal, error) {
-	m := map[syscall.Signal]syscall.Signal{}
-	for _, pair := range strings.Split(s, ",") {
-		from, to, ok := strings.Cut(pair, "=")
-		if !ok {
-			return nil, fmt.Errorf("%q: want FROM=TO", pair)
-		}
-		f, err := ParseSignal(from)
-		if err != nil {
-			return nil, err
-		}
-		t, err := ParseSignal(to)
-		if err != nil {
-			return nil, err
-		}
-		if f == syscall.SIGKILL || f == syscall.SIGSTOP || f == syscall.SIGCHLD {
-			return nil, fmt.Errorf("%q: SIG%s is never forwarded, so it can not be mapped", pair, SignalName(f))
-		}
-		if _, dup := m[f]; dup {
-			return nil, fmt.Errorf("%q: SIG%s mapped twice", pair, SignalName(f))
-		}
-		m[f] = t
-	}
-	return m, nil
-}
-
-// FormatSignalMap is the inverse of ParseSignalMap, in a stable order.
-func FormatSignalMap(m map[syscall.Signal]syscall.Signal) string {
-	var parts []string
-	for f, t := range m {
-		parts = append(parts, SignalName(f)+"="+SignalName(t))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
+	return contract.ParseSignalMap(s)
 }
