@@ -16,11 +16,19 @@ FUZZTIME ?= 10s
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
+##@ Run
+.PHONY: demo
+demo: build-init ## Local demo: a multi-process "container" stopped without and with graceful-init (root).
+	GRACEFUL_INIT=$(BIN)/graceful-init hack/demo-local.sh
+
 ##@ Build
 .PHONY: build
-build: ## Build static graceful-init and graceful-webhook into bin/.
-	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o $(BIN)/graceful-init ./cmd/init
+build: build-init ## Build static graceful-init and graceful-webhook into bin/.
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o $(BIN)/graceful-webhook ./cmd/webhook
+
+.PHONY: build-init
+build-init: ## Build static graceful-init into bin/ (-checklinkname=0: see docs/init.md).
+	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o $(BIN)/graceful-init ./cmd/init
 
 .PHONY: generate
 generate: ## Regenerate deepcopy code and the CRD with controller-gen.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Process is one entry of the process table.
@@ -80,7 +81,7 @@ func (p ProcFS) Cmdline(pid int) string {
 	if b, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
 		b = bytes.TrimRight(b, "\x00")
 		if len(b) > 0 {
-			return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+			return compact(string(b))
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil {
@@ -112,4 +113,14 @@ func Descendants(all []Process, root int) []Process {
 		}
 	}
 	return out
+}
+
+// compact makes a command line fit on one log line: NULs and newlines become
+// spaces, runs of spaces shrink to one, and it is cut at 160 bytes.
+func compact(s string) string {
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == 0 || r == ' ' || r == '\n' || r == '\t' }), " ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
 }
