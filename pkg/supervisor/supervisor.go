@@ -37,22 +37,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/initflags"
 )
 
-// Budget is how long after the stop signal the init lets processes run before
-// it SIGKILLs them: the grace period less a margin. The margin covers what
-// happens outside the init's clock: the kubelet starts counting ~0.1-0.2 s
-// before the signal reaches the container, and after SIGKILL the processes
-// must die, be reaped, and the container's exit be recorded. It is 10% of the
-// grace period, at least 500 ms and at most 2 s, and never more than half of it.
-func Budget(grace time.Duration) time.Duration {
-	m := grace / 10
-	m = max(m, 500*time.Millisecond)
-	m = min(m, 2*time.Second)
-	m = min(m, grace/2)
-	return grace - m
-}
+// Budget is how long after the stop signal the init lets processes run
+// before it SIGKILLs them (contract.ShutdownBudget: the grace period less a
+// margin of 10%, within 500 ms to 2 s, at most half).
+func Budget(grace time.Duration) time.Duration { return contract.ShutdownBudget(grace) }
 
 // DrainFor is how long the stop signal is held back: the drain delay, capped
 // at half the budget so that the app keeps time to shut down.
