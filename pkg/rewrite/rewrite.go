@@ -110,20 +110,22 @@ type Status struct {
 // volume or container under one of graceful's names that is not graceful's.
 var ErrConflict = errors.New("name conflict")
 
-// DefaultResources returns the install container's resources when
-// Config.Resources is zero: it only copies a small static binary.
-func DefaultResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse("10m"),
-			corev1.ResourceMemory: resource.MustParse("16Mi"),
-		},
-		Limits: corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse("100m"),
-			corev1.ResourceMemory: resource.MustParse("32Mi"),
-		},
-	}
+// defaultResources is parsed once; DefaultResources hands out copies.
+var defaultResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("10m"),
+		corev1.ResourceMemory: resource.MustParse("16Mi"),
+	},
+	Limits: corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("100m"),
+		corev1.ResourceMemory: resource.MustParse("32Mi"),
+	},
 }
+
+// DefaultResources returns the install container's resources when
+// Config.Resources is zero (requests cpu 10m, memory 16Mi; limits cpu 100m,
+// memory 32Mi): it only copies a small static binary.
+func DefaultResources() corev1.ResourceRequirements { return *defaultResources.DeepCopy() }
 
 // Validate reports what is wrong with c; Pod calls it first.
 func (c Config) Validate() error {
@@ -281,17 +283,18 @@ func ensureMount(c *corev1.Container) {
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: contract.VolumeName, MountPath: contract.MountPath, ReadOnly: true})
 }
 
+var volumeSizeLimit = resource.MustParse(contract.VolumeSizeLimit)
+
 // volume is graceful's volume exactly as the rewrite adds it.
 func volume() corev1.Volume {
-	limit := resource.MustParse(contract.VolumeSizeLimit)
+	limit := volumeSizeLimit.DeepCopy()
 	return corev1.Volume{Name: contract.VolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}
 }
 
 // isOurVolume: an emptyDir on disk with graceful's size limit and nothing else.
 func isOurVolume(v *corev1.Volume) bool {
-	want := volume()
 	if v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumDefault || v.EmptyDir.SizeLimit == nil ||
-		v.EmptyDir.SizeLimit.Cmp(*want.EmptyDir.SizeLimit) != 0 {
+		v.EmptyDir.SizeLimit.Cmp(volumeSizeLimit) != 0 {
 		return false
 	}
 	src := v.VolumeSource
