@@ -1,0 +1,26 @@
+# graceful: one image, both binaries, static, non-root.
+# Build: docker build -t graceful:dev .   (machines without Docker: make image)
+# hack/imagebuild writes the same image without Docker; a test keeps the two in step.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+ENV CGO_ENABLED=0
+# -checklinkname=0: graceful-init reads the signal mask it was started with from the Go runtime (docs/init.md).
+RUN go build -trimpath -ldflags "-s -w -checklinkname=0 -X github.com/graceful-dev/graceful/pkg/version.Version=${VERSION}" -o /out/graceful-init ./cmd/init && \
+    go build -trimpath -ldflags "-s -w -X github.com/graceful-dev/graceful/pkg/version.Version=${VERSION}" -o /out/graceful-webhook ./cmd/webhook
+
+FROM scratch
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="graceful" \
+      org.opencontainers.image.description="Graceful shutdown for multi-process containers: a mutating webhook and a small init" \
+      org.opencontainers.image.source="https://github.com/graceful-dev/graceful" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build --chmod=0555 /out/graceful-init /usr/local/bin/graceful-init
+COPY --from=build --chmod=0555 /out/graceful-webhook /usr/local/bin/graceful-webhook
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/graceful-webhook"]
+CMD ["serve"]
