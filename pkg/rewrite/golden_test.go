@@ -283,3 +283,16 @@ func lineDiff(want, got string) string {
 	}
 	return s.String()
 }
+
+// TestAlreadyInjectedUnchanged: pods that are fully rewritten already (by
+// this or an older version, with API server defaults filled in) come back
+// equal, without warnings.
+func TestAlreadyInjectedUnchanged(t *testing.T) {
+	for _, name := range []string{"already-injected", "injected-older-version"} {
+		pod, cfg, d := readCase(t, filepath.Join("testdata", name+".yaml"))
+		out, warnings, err := Pod(pod, cfg, d, nil)
+		if err != nil || len(warnings) != 0 || !reflect.DeepEqual(out, pod) {
+			t.Errorf("%s: changed (err %v, warnings %q)", name, err, warnings)
+		}
+	}
+}
