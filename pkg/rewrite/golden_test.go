@@ -273,12 +273,12 @@ func lineDiff(want, got string) string {
 		switch {
 		case i < len(a) && j < len(b) && a[i] == b[j]:
 			i, j = i+1, j+1
-		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
-			fmt.Fprintf(&s, "+ %s\n", b[j])
-			j++
-		default:
+		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
 			fmt.Fprintf(&s, "- %s\n", a[i])
 			i++
+		default:
+			fmt.Fprintf(&s, "+ %s\n", b[j])
+			j++
 		}
 	}
 	return s.String()

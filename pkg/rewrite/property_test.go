@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/pkg/initflags"
 )
 
 // randomDefaults returns policy defaults, sometimes naming pod's containers.
@@ -177,6 +178,17 @@ func checkInvariants(t *testing.T, seed uint64, in, out *corev1.Pod, images map[
 		got := effectiveArgv(c.Command, c.Args, ImageConfig{Entrypoint: []string{"/not-used"}}, env)
 		if !slices.Equal(got, want) {
 			t.Fatalf("seed %d: container %q runs %q, want %q", seed, c.Name, got, want)
+		}
+		// graceful-init itself reads the flags and finds the same argv.
+		parsed, err := initflags.Parse(got[1:], nil)
+		if err != nil {
+			t.Fatalf("seed %d: container %q: graceful-init refuses %q: %v", seed, c.Name, got, err)
+		}
+		if parsed.Mode != initflags.ModeRun || !slices.Equal(parsed.Argv, got[end+1:]) {
+			t.Fatalf("seed %d: container %q: graceful-init would run %q, want %q", seed, c.Name, parsed.Argv, got[end+1:])
+		}
+		if want := gracePeriod(in); parsed.GracePeriod != want {
+			t.Fatalf("seed %d: container %q: graceful-init grace period %v, want %v", seed, c.Name, parsed.GracePeriod, want)
 		}
 		o.Command, o.Args, o.VolumeMounts = c.Command, c.Args, c.VolumeMounts
 		if !reflect.DeepEqual(c, o) {
