@@ -218,7 +218,7 @@ func Pod(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageConfig)
 	})
 	if len(wrapped) == 0 {
 		warnings = append(warnings, "no container wrapped: pod left unchanged")
-		return pod.DeepCopy(), warnings, nil
+		return out, warnings, nil // untouched: only a successful wrap edits out
 	}
 
 	ensureVolume(out)
