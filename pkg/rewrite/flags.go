@@ -30,17 +30,9 @@ func gracePeriod(pod *corev1.Pod) time.Duration {
 	return time.Duration(max(g, minGracePeriodSeconds)) * time.Second
 }
 
-// initBudget mirrors supervisor.Budget (graceful-init's shutdown budget: the
-// grace period less a margin of 10%, at least 500ms, at most 2s, never more
-// than half). It is repeated here to keep this package free of the init's
-// Linux-only code; TestInitBudgetMatchesSupervisor keeps the two equal.
-func initBudget(grace time.Duration) time.Duration {
-	m := grace / 10
-	m = max(m, 500*time.Millisecond)
-	m = min(m, 2*time.Second)
-	m = min(m, grace/2)
-	return grace - m
-}
+// drainCap is the longest drain delay graceful-init honours: half its
+// shutdown budget (supervisor.DrainFor), so the app keeps time to stop.
+func drainCap(grace time.Duration) time.Duration { return contract.ShutdownBudget(grace) / 2 }
 
 // initFlags returns graceful-init's command up to and including "--", and
 // warnings about annotations and defaults it had to ignore.
@@ -66,7 +58,7 @@ func initFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) 
 	}
 	if drain > 0 {
 		flags = append(flags, contract.FlagDrainDelay+"="+drain.String())
-		if limit := initBudget(grace) / 2; drain > limit {
+		if limit := drainCap(grace); drain > limit {
 			warnings = append(warnings, fmt.Sprintf("%s: longer than graceful-init allows with a grace period of %s; it will hold the stop signal back for %s only (half its shutdown budget), so the app keeps time to stop",
 				drainFrom, grace, limit))
 		}
