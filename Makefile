@@ -30,13 +30,30 @@ build: build-init ## Build static graceful-init and graceful-webhook into bin/.
 build-init: ## Build static graceful-init into bin/ (-checklinkname=0: see docs/init.md).
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o $(BIN)/graceful-init ./cmd/init
 
+.PHONY: image
+image: build ## Build the image without Docker: an OCI layout tar in bin/graceful-image.tar.
+	go run ./hack/imagebuild -init $(BIN)/graceful-init -webhook $(BIN)/graceful-webhook -version $(VERSION) -o $(BIN)/graceful-image.tar
+
+.PHONY: docker-build
+docker-build: ## Build the image with Docker (machines with a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) -t graceful:$(VERSION) .
+
+.PHONY: tools
+tools: ## Build helm from the Go module proxy into bin/tools (cached).
+	hack/tools.sh
+
+.PHONY: helm-lint
+helm-lint: tools ## Lint the chart with every ci values file.
+	for f in charts/graceful/ci/*-values.yaml; do $(BIN)/tools/helm lint --strict charts/graceful -f $$f || exit 1; done
+
 .PHONY: generate
 generate: ## Regenerate deepcopy code and the CRD with controller-gen.
 	$(CONTROLLER_GEN) object paths=./pkg/api/... crd:crdVersions=v1 output:crd:artifacts:config=config/crd/bases
+	cp config/crd/bases/graceful.dev_shutdownpolicies.yaml charts/graceful/crds/
 
 .PHONY: verify-generated
 verify-generated: generate ## Fail when generated files are stale.
-	@git diff --exit-code -- pkg/api config/crd || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
+	@git diff --exit-code -- pkg/api config/crd charts/graceful/crds || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
 
 ##@ Test
 .PHONY: lint
@@ -49,7 +66,7 @@ envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
 	hack/k8s-binaries.sh $(BIN)/k8s envtest
 
 .PHONY: test
-test: lint verify-generated build-init envtest-bin ## Run every test (needs root: PID namespaces).
+test: lint verify-generated build-init envtest-bin tools ## Run every test (needs root: PID namespaces).
 	go test -count=1 ./...
 	$(MAKE) fuzz
 

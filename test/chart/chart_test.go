@@ -1,0 +1,249 @@
+// Package chart_test renders charts/graceful with a real helm (built from the
+// Go module proxy by hack/tools.sh) and has a real kube-apiserver (envtest,
+// binaries from hack/k8s-binaries.sh) validate every manifest with a
+// server-side dry-run.
+package chart_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+const certManager = "github.com/cert-manager/cert-manager@v1.19.1"
+
+var (
+	root = mustAbs("../..")
+	helm = filepath.Join(root, "bin/tools/helm")
+	k8s  client.Client
+)
+
+func mustAbs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+func TestMain(m *testing.M) {
+	if _, err := os.Stat(helm); err != nil {
+		fmt.Fprintf(os.Stderr, "helm not built: run 'make tools' (%v)\n", err)
+		os.Exit(1)
+	}
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join(root, "bin/k8s")
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		fmt.Fprintf(os.Stderr, "kube-apiserver not built: run 'make envtest-bin' (%v)\n", err)
+		os.Exit(1)
+	}
+	cmCRDs, err := certManagerCRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		// The chart's own CRD first, and cert-manager's real CRDs for the cert-manager mode.
+		CRDDirectoryPaths:     []string{filepath.Join(root, "charts/graceful/crds"), cmCRDs},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "start envtest: %v\n", err)
+		os.Exit(1)
+	}
+	k8s, err = client.New(cfg, client.Options{})
+	if err == nil {
+		err = k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "graceful-system"}})
+	}
+	code := 1
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop envtest:", err)
+	}
+	os.Exit(code)
+}
+
+// certManagerCRDs finds cert-manager's CRDs in its Go module (the module
+// proxy serves the repository's deploy/crds with it).
+func certManagerCRDs() (string, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", certManager).Output()
+	if err != nil {
+		return "", fmt.Errorf("download %s for its CRDs: %w", certManager, err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		return "", fmt.Errorf("download %s: no module folder in %s", certManager, out)
+	}
+	return filepath.Join(mod.Dir, "deploy/crds"), nil
+}
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(helm, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("helm %s: %w: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+func objects(t *testing.T, manifests string) []*unstructured.Unstructured {
+	t.Helper()
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifests), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		err := dec.Decode(&u.Object)
+		if errors.Is(err, io.EOF) {
+			return objs
+		}
+		if err != nil {
+			t.Fatalf("rendered manifests are not yaml: %v", err)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+}
+
+// TestChartRendersAndValidates: every ci values file lints, renders, and
+// every rendered object passes a server-side dry-run create.
+func TestChartRendersAndValidates(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(root, "charts/graceful/ci/*-values.yaml"))
+	if len(files) < 4 {
+		t.Fatalf("want a ci values file per mode, found %v", files)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := run(t, "lint", "--strict", filepath.Join(root, "charts/graceful"), "-f", f); err != nil {
+				t.Fatal(err)
+			}
+			out, err := run(t, "template", "graceful", filepath.Join(root, "charts/graceful"), "-n", "graceful-system", "-f", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds := map[string]bool{}
+			for _, o := range objects(t, out) {
+				kinds[o.GetKind()] = true
+				if o.GetNamespace() == "" && namespaced(o.GetKind()) {
+					o.SetNamespace("graceful-system")
+				}
+				if err := k8s.Create(context.Background(), o, client.DryRunAll); err != nil {
+					t.Errorf("%s %s rejected by the API server: %v", o.GetKind(), o.GetName(), err)
+				}
+			}
+			for _, k := range []string{"Deployment", "Service", "MutatingWebhookConfiguration", "ClusterRole", "Role", "ConfigMap", "ServiceAccount", "PodDisruptionBudget"} {
+				if !kinds[k] {
+					t.Errorf("no %s rendered", k)
+				}
+			}
+			if strings.Contains(f, "cert-manager") && !kinds["Certificate"] {
+				t.Errorf("cert-manager mode renders no Certificate")
+			}
+		})
+	}
+}
+
+func namespaced(kind string) bool {
+	switch kind {
+	case "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "CustomResourceDefinition", "Namespace":
+		return false
+	}
+	return true
+}
+
+// TestChartFacts checks what the rendering must say, mode by mode.
+func TestChartFacts(t *testing.T) {
+	render := func(args ...string) string {
+		out, err := run(t, append([]string{"template", "graceful", filepath.Join(root, "charts/graceful"), "-n", "graceful-system"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	def := render()
+	for _, want := range []string{"failurePolicy: Ignore", "reinvocationPolicy: IfNeeded", "sideEffects: None", "timeoutSeconds: 5", `"graceful-system"`, "readOnlyRootFilesystem: true", "runAsUser: 65532"} {
+		if !strings.Contains(def, want) {
+			t.Errorf("default rendering lacks %q", want)
+		}
+	}
+	if strings.Contains(def, "caBundle:") {
+		t.Errorf("rotate mode must not template a caBundle (the webhook manages it; GitOps would see drift)")
+	}
+	if !strings.Contains(render("--set", "policy.enforce=true"), "failurePolicy: Fail") {
+		t.Errorf("policy.enforce does not switch failurePolicy to Fail")
+	}
+	if !strings.Contains(render("--set", "certificates.mode=cert-manager"), "cert-manager.io/inject-ca-from: graceful-system/graceful") {
+		t.Errorf("cert-manager mode lacks the inject-ca-from annotation")
+	}
+	// Secrets: get only cluster-wide, never list or watch.
+	for _, o := range objects(t, def) {
+		if o.GetKind() != "ClusterRole" {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+		for _, r := range rules {
+			rm := r.(map[string]any)
+			if fmt.Sprint(rm["resources"]) == "[secrets serviceaccounts]" && fmt.Sprint(rm["verbs"]) != "[get]" {
+				t.Errorf("cluster-wide secret access beyond get: %v", rm["verbs"])
+			}
+		}
+	}
+}
+
+// TestSchemaRejectsBadValues: unknown keys and wrong types fail with a message naming them.
+func TestSchemaRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		set, want string
+	}{
+		{"replicas=2", "additional properties 'replicas' not allowed"},
+		{"replicaCount=two", "/replicaCount"},
+		{"certificates.mode=vault", "/certificates/mode"},
+		{"webhook.failurePolicy=Maybe", "/webhook/failurePolicy"},
+		{"injection.lookupTimeout=soon", "/injection/lookupTimeout"},
+		{"image.pullpolicy=Always", "additional properties 'pullpolicy' not allowed"},
+	} {
+		_, err := run(t, "template", "graceful", filepath.Join(root, "charts/graceful"), "--set", tc.set)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--set %s: %v, want an error naming %q", tc.set, err, tc.want)
+		}
+	}
+	_, err := run(t, "template", "graceful", filepath.Join(root, "charts/graceful"), "--set", "certificates.mode=secret")
+	if err == nil || !strings.Contains(err.Error(), "certificates.caBundle is required") {
+		t.Errorf("secret mode without caBundle: %v", err)
+	}
+}
+
+// TestCRDInSync: the chart ships the generated CRD unchanged.
+func TestCRDInSync(t *testing.T) {
+	a, _ := os.ReadFile(filepath.Join(root, "config/crd/bases/graceful.dev_shutdownpolicies.yaml"))
+	b, _ := os.ReadFile(filepath.Join(root, "charts/graceful/crds/graceful.dev_shutdownpolicies.yaml"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("charts/graceful/crds differs from config/crd/bases: run 'make generate'")
+	}
+}
