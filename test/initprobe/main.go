@@ -152,7 +152,7 @@ func launch(args []string) {
 		}
 		set.Val[(int(s)-1)/64] |= 1 << ((uint(s) - 1) % 64)
 	}
-	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil); err != nil {
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &set, nil); err != nil {
 		fail("sigmask: " + err.Error())
 	}
 	if err := unix.Exec(argv[0], argv, os.Environ()); err != nil {
