@@ -73,3 +73,4 @@ test: lint verify-generated build-init envtest-bin tools ## Run every test (need
 .PHONY: fuzz
 fuzz: ## Short fuzz runs of every fuzz target.
 	go test ./pkg/initflags -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	go test ./pkg/decision -run '^$$' -fuzz FuzzDecide -fuzztime $(FUZZTIME)
