@@ -66,7 +66,7 @@ envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
 	hack/k8s-binaries.sh $(BIN)/k8s envtest
 
 .PHONY: test
-test: lint verify-generated build-init envtest-bin tools ## Run every test (needs root: PID namespaces).
+test: lint verify-generated build envtest-bin tools ## Run every test (needs root: PID namespaces).
 	go test -count=1 ./...
 	$(MAKE) fuzz
 

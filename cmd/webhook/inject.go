@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graceful-dev/graceful/pkg/imageconfig"
+	"github.com/graceful-dev/graceful/pkg/manifest"
+	"github.com/graceful-dev/graceful/pkg/rewrite"
+	"github.com/graceful-dev/graceful/pkg/version"
+)
+
+// defaultImage is the graceful image the install container runs unless --image says otherwise.
+var defaultImage = "ghcr.io/graceful-dev/graceful:" + version.Version
+
+func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "", "manifest file to rewrite, or - for stdin (required)")
+	image := fs.String("image", defaultImage, "graceful image for the install container")
+	all := fs.Bool("all", false, "treat every pod and workload as opted in (graceful.dev/inject: \"true\") unless it opts out")
+	exclude := fs.String("exclude-namespaces", "kube-system,kube-public,kube-node-lease", "comma-separated namespaces never injected")
+	insecure := fs.String("insecure-registries", "", "comma-separated registries (host:port) reached over plain HTTP")
+	timeout := fs.Duration("timeout", 2*time.Minute, "overall deadline for registry lookups")
+	quiet := fs.Bool("quiet", false, "do not print warnings on stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: graceful-webhook inject -f FILE|- [flags]\n\nRewrites every Pod and pod template in a YAML stream as the webhook would, to stdout.\nImages without a command are looked up in their registry with the local docker config.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *file == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "graceful-webhook inject: -f FILE or -f - is required, and nothing else")
+		fs.Usage()
+		return 2
+	}
+	in := stdin
+	if *file != "-" {
+		f, err := os.Open(*file)
+		if err != nil {
+			fmt.Fprintf(stderr, "graceful-webhook inject: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		in = f
+	}
+
+	resolver := imageconfig.New(imageconfig.Options{Insecure: splitList(*insecure)})
+	inj := &manifest.Injector{
+		Config:             rewrite.Config{Image: *image, Version: version.Version},
+		All:                *all,
+		ExcludedNamespaces: splitList(*exclude),
+		Resolve: func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite.ImageConfig, error) {
+			c, err := resolver.Resolve(ctx, ref, imageconfig.PlatformFor(pod), authn.DefaultKeychain)
+			return rewrite.ImageConfig{Entrypoint: c.Entrypoint, Cmd: c.Cmd}, err
+		},
+	}
+	if !*quiet {
+		inj.Warn = func(s string) { fmt.Fprintf(stderr, "warning: %s\n", s) }
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := inj.Inject(ctx, in, stdout); err != nil {
+		fmt.Fprintf(stderr, "graceful-webhook inject: %s: %v\n", *file, err)
+		return 1
+	}
+	return 0
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
