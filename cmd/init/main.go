@@ -50,6 +50,7 @@ func main() {
 		s := supervisor.New(cfg, sigcatch.C, os.Stderr)
 		mask := sigcatch.InitialMask()
 		s.Mask = &mask
+		s.AfterStart = func() { go sigcatch.CatchRest() }
 		os.Exit(s.Run())
 	}
 }

@@ -26,7 +26,14 @@ func (l *logger) printf(level int, format string, args ...any) {
 	fmt.Fprintf(l.w, "graceful-init: +%.3fs %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
-func (l *logger) errorf(format string, args ...any)   { l.printf(0, "error: "+format, args...) }
-func (l *logger) infof(format string, args ...any)    { l.printf(1, format, args...) }
-func (l *logger) verbosef(format string, args ...any) { l.printf(2, format, args...) }
-func (l *logger) debugf(format string, args ...any)   { l.printf(3, format, args...) }
+const (
+	levelError = iota
+	levelInfo
+	levelVerbose
+	levelDebug
+)
+
+func (l *logger) errorf(format string, args ...any)   { l.printf(levelError, "error: "+format, args...) }
+func (l *logger) infof(format string, args ...any)    { l.printf(levelInfo, format, args...) }
+func (l *logger) verbosef(format string, args ...any) { l.printf(levelVerbose, format, args...) }
+func (l *logger) debugf(format string, args ...any)   { l.printf(levelDebug, format, args...) }
