@@ -2,21 +2,19 @@ package imageconfig
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"io"
 	"log"
-	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,50 +30,81 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-var amd64 = v1.Platform{OS: "linux", Architecture: "amd64"}
+var (
+	amd64 = v1.Platform{OS: "linux", Architecture: "amd64"}
+	arm64 = v1.Platform{OS: "linux", Architecture: "arm64"}
+)
 
-// testRegistry is a real registry (go-containerregistry's) on 127.0.0.1,
-// optionally behind basic auth, counting manifest requests and able to stall.
+// testRegistry is a real registry (go-containerregistry's pkg/registry) on
+// 127.0.0.1, optionally behind basic auth. It counts requests, can stall
+// every request, and can hold manifest requests until gate is closed.
 type testRegistry struct {
 	host      string
-	manifests atomic.Int64
+	srv       *httptest.Server
+	requests  atomic.Int64 // every request, the /v2/ ping included
+	manifests atomic.Int64 // GET and HEAD of manifests
 	stall     atomic.Bool
+	gate      atomic.Pointer[chan struct{}]
 }
 
 func newRegistry(t *testing.T, user, pass string) *testRegistry {
+	return startRegistry(t, user, pass, false)
+}
+
+func startRegistry(t *testing.T, user, pass string, tls bool) *testRegistry {
 	t.Helper()
 	tr := &testRegistry{}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tr.requests.Add(1)
 		if tr.stall.Load() {
 			select {
 			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
+			case <-time.After(10 * time.Second):
 			}
 			return
+		}
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			tr.manifests.Add(1)
+			if g := tr.gate.Load(); g != nil {
+				<-*g
+			}
 		}
 		if user != "" {
 			if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
 				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
 				return
 			}
 		}
-		if strings.Contains(r.URL.Path, "/manifests/") {
-			tr.manifests.Add(1)
-		}
 		reg.ServeHTTP(w, r)
 	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	tr.host = strings.TrimPrefix(srv.URL, "http://")
+	tr.srv = httptest.NewUnstartedServer(h)
+	tr.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake failures are expected
+	if tls {
+		tr.srv.StartTLS()
+	} else {
+		tr.srv.Start()
+	}
+	t.Cleanup(tr.srv.Close)
+	tr.host = strings.TrimPrefix(strings.TrimPrefix(tr.srv.URL, "http://"), "https://")
 	return tr
 }
 
+// image is a random one-layer image with the given config and platform.
 func image(t *testing.T, cfg v1.Config, p v1.Platform) v1.Image {
 	t.Helper()
 	img, err := random.Image(64, 1)
 	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := random.Layer(32, "application/vnd.oci.image.layer.v1.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.AppendLayers(img, layer); err != nil {
 		t.Fatal(err)
 	}
 	cf, err := img.ConfigFile()
@@ -85,22 +114,53 @@ func image(t *testing.T, cfg v1.Config, p v1.Platform) v1.Image {
 	cf = cf.DeepCopy()
 	cf.Config = cfg
 	cf.OS, cf.Architecture = p.OS, p.Architecture
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
 	return img
 }
 
-func push(t *testing.T, ref string, img v1.Image, auth authn.Authenticator) {
+func digest(t *testing.T, img interface{ Digest() (v1.Hash, error) }) string {
 	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
+	d, err := img.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(r, img, remote.WithAuth(auth)); err != nil {
+	return d.String()
+}
+
+func push(t *testing.T, ref string, img v1.Image, opts ...remote.Option) {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img, opts...); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
+}
+
+// pushIndex pushes an index of amd64 and arm64 images with different
+// entrypoints, plus an attestation manifest (platform unknown/unknown) as
+// BuildKit writes them; it returns the three images.
+func pushIndex(t *testing.T, ref, suffix string) (amdImg, armImg v1.Image) {
+	t.Helper()
+	amdImg = image(t, v1.Config{Entrypoint: []string{"/amd64" + suffix}}, amd64)
+	armImg = image(t, v1.Config{Entrypoint: []string{"/arm64" + suffix}}, arm64)
+	unknown := v1.Platform{OS: "unknown", Architecture: "unknown"}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amdImg, Descriptor: v1.Descriptor{Platform: &amd64}},
+		mutate.IndexAddendum{Add: armImg, Descriptor: v1.Descriptor{Platform: &arm64}},
+		mutate.IndexAddendum{Add: image(t, v1.Config{}, unknown), Descriptor: v1.Descriptor{Platform: &unknown}},
+	)
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatalf("push index %s: %v", ref, err)
+	}
+	return amdImg, armImg
 }
 
 type staticKeychain struct{ user, pass string }
@@ -109,69 +169,99 @@ func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 	return &authn.Basic{Username: k.user, Password: k.pass}, nil
 }
 
-func TestResolveTagDigestAndIndex(t *testing.T) {
+func TestResolveTagAndDigest(t *testing.T) {
 	reg := newRegistry(t, "", "")
-	r := New(Options{Insecure: []string{reg.host}})
+	r := New(Options{}) // 127.0.0.1 gets plain HTTP without being listed as insecure
 	ctx := context.Background()
 
-	img := image(t, v1.Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve"}}, amd64)
-	push(t, reg.host+"/app:1", img, authn.Anonymous)
-	c, err := r.Resolve(ctx, reg.host+"/app:1", amd64, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	if !reflect.DeepEqual(c, Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve"}, Digest: d.String()}) {
-		t.Errorf("tag: %+v", c)
-	}
-	c, err = r.Resolve(ctx, reg.host+"/app@"+d.String(), amd64, nil)
-	if err != nil || c.Entrypoint[0] != "/bin/app" {
-		t.Errorf("digest ref: %+v %v", c, err)
-	}
+	img := image(t, v1.Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve", "--port=8080"}}, amd64)
+	push(t, reg.host+"/team/app:1", img)
+	want := Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve", "--port=8080"}, Digest: digest(t, img)}
 
-	// An index with two platforms, different entrypoints.
-	arm64 := v1.Platform{OS: "linux", Architecture: "arm64"}
-	idx := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: image(t, v1.Config{Entrypoint: []string{"/amd64"}}, amd64), Descriptor: v1.Descriptor{Platform: &amd64}},
-		mutate.IndexAddendum{Add: image(t, v1.Config{Entrypoint: []string{"/arm64"}}, arm64), Descriptor: v1.Descriptor{Platform: &arm64}},
-	)
-	ref, _ := name.ParseReference(reg.host+"/multi:1", name.Insecure)
-	if err := remote.WriteIndex(ref, idx); err != nil {
-		t.Fatal(err)
+	c, err := r.Resolve(ctx, reg.host+"/team/app:1", amd64, nil)
+	if err != nil || !reflect.DeepEqual(c, want) {
+		t.Errorf("tag: %+v, %v; want %+v", c, err, want)
 	}
-	for p, want := range map[*v1.Platform]string{&amd64: "/amd64", &arm64: "/arm64"} {
-		c, err := r.Resolve(ctx, reg.host+"/multi:1", *p, nil)
-		if err != nil || c.Entrypoint[0] != want {
-			t.Errorf("index for %s: %+v %v, want %s", p, c, err, want)
+	c, err = r.Resolve(ctx, reg.host+"/team/app@"+want.Digest, amd64, nil)
+	if err != nil || !reflect.DeepEqual(c, want) {
+		t.Errorf("digest reference: %+v, %v; want %+v", c, err, want)
+	}
+	// A single-platform image has one config, whatever the pod's platform.
+	c, err = New(Options{}).Resolve(ctx, reg.host+"/team/app:1", arm64, nil)
+	if err != nil || !reflect.DeepEqual(c, want) {
+		t.Errorf("single-platform image for arm64: %+v, %v; want %+v", c, err, want)
+	}
+	// An image without ENTRYPOINT or CMD answers with empty slices, not an error.
+	bare := image(t, v1.Config{}, amd64)
+	push(t, reg.host+"/bare:1", bare)
+	c, err = r.Resolve(ctx, reg.host+"/bare:1", amd64, nil)
+	if err != nil || c.Entrypoint != nil || c.Cmd != nil || c.Digest != digest(t, bare) {
+		t.Errorf("bare image: %+v, %v", c, err)
+	}
+}
+
+func TestResolveIndex(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	amdImg, armImg := pushIndex(t, reg.host+"/multi:1", "")
+	r := New(Options{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		p    v1.Platform
+		want Config
+	}{
+		{amd64, Config{Entrypoint: []string{"/amd64"}, Digest: digest(t, amdImg)}},
+		{arm64, Config{Entrypoint: []string{"/arm64"}, Digest: digest(t, armImg)}},
+		{v1.Platform{OS: "linux", Architecture: "arm64", Variant: ""}, Config{Entrypoint: []string{"/arm64"}, Digest: digest(t, armImg)}},
+	} {
+		c, err := r.Resolve(ctx, reg.host+"/multi:1", tc.p, nil)
+		if err != nil || !reflect.DeepEqual(c, tc.want) {
+			t.Errorf("%s: %+v, %v; want %+v", tc.p, c, err, tc.want)
 		}
 	}
-	_, err = r.Resolve(ctx, reg.host+"/multi:1", v1.Platform{OS: "linux", Architecture: "s390x"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "no linux/s390x variant (has: linux/amd64, linux/arm64)") {
-		t.Errorf("missing platform: %v", err)
+	_, err := r.Resolve(ctx, reg.host+"/multi:1", v1.Platform{OS: "linux", Architecture: "s390x"}, nil)
+	want := "image " + reg.host + "/multi:1 has no linux/s390x variant (has: linux/amd64, linux/arm64)"
+	if !errors.Is(err, ErrNoPlatform) || err.Error() != want {
+		t.Errorf("missing platform:\n got %v\nwant %s", err, want)
 	}
-	_, err = r.Resolve(ctx, reg.host+"/nope:1", amd64, nil)
-	if err == nil || !strings.Contains(err.Error(), reg.host+"/nope:1") || !strings.Contains(err.Error(), "UNKNOWN") {
-		t.Errorf("not found: %v", err)
+}
+
+func TestNotFoundAndBadReference(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	push(t, reg.host+"/app:1", image(t, v1.Config{Cmd: []string{"x"}}, amd64))
+	r := New(Options{})
+	ctx := context.Background()
+	for _, ref := range []string{
+		reg.host + "/nope:1", // no such repository
+		reg.host + "/app:2",  // no such tag
+		reg.host + "/app@sha256:" + strings.Repeat("ab", 32), // no such digest
+	} {
+		_, err := r.Resolve(ctx, ref, amd64, nil)
+		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "image "+ref+": not found") {
+			t.Errorf("%s: %v, want ErrNotFound naming the image", ref, err)
+		}
 	}
-	_, err = r.Resolve(ctx, "Bad Ref!", amd64, nil)
-	if err == nil || !strings.Contains(err.Error(), "Bad Ref!") {
-		t.Errorf("bad reference: %v", err)
+	for _, ref := range []string{"Bad Ref!", "", "app@sha256:123"} {
+		_, err := r.Resolve(ctx, ref, amd64, nil)
+		if err == nil || !strings.Contains(err.Error(), `image "`+ref+`"`) {
+			t.Errorf("bad reference %q: %v", ref, err)
+		}
 	}
 }
 
 func TestBasicAuth(t *testing.T) {
 	reg := newRegistry(t, "alice", "s3cret")
-	push(t, reg.host+"/private:1", image(t, v1.Config{Cmd: []string{"run"}}, amd64), &authn.Basic{Username: "alice", Password: "s3cret"})
-	r := New(Options{Insecure: []string{reg.host}})
-	c, err := r.Resolve(context.Background(), reg.host+"/private:1", amd64, staticKeychain{"alice", "s3cret"})
-	if err != nil || c.Cmd[0] != "run" {
+	push(t, reg.host+"/private:1", image(t, v1.Config{Cmd: []string{"run"}}, amd64),
+		remote.WithAuth(&authn.Basic{Username: "alice", Password: "s3cret"}))
+	ctx := context.Background()
+
+	c, err := New(Options{}).Resolve(ctx, reg.host+"/private:1", amd64, staticKeychain{"alice", "s3cret"})
+	if err != nil || !reflect.DeepEqual(c.Cmd, []string{"run"}) {
 		t.Errorf("right credentials: %+v %v", c, err)
 	}
-	for _, kc := range []authn.Keychain{staticKeychain{"alice", "wrong"}, nil} {
-		r := New(Options{Insecure: []string{reg.host}}) // nothing cached
-		_, err = r.Resolve(context.Background(), reg.host+"/private:1", amd64, kc)
-		if err == nil || !strings.Contains(err.Error(), "UNAUTHORIZED") || !strings.Contains(err.Error(), "private:1") {
-			t.Errorf("keychain %v: %v, want UNAUTHORIZED naming the image", kc, err)
+	for _, kc := range []authn.Keychain{staticKeychain{"alice", "wrong"}, staticKeychain{"mallory", "s3cret"}, nil, authn.NewMultiKeychain()} {
+		_, err = New(Options{}).Resolve(ctx, reg.host+"/private:1", amd64, kc)
+		if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "image "+reg.host+"/private:1: unauthorized") {
+			t.Errorf("keychain %v: %v, want ErrUnauthorized naming the image", kc, err)
 		}
 	}
 }
@@ -179,114 +269,308 @@ func TestBasicAuth(t *testing.T) {
 func TestCache(t *testing.T) {
 	reg := newRegistry(t, "", "")
 	img := image(t, v1.Config{Entrypoint: []string{"/v1"}}, amd64)
-	push(t, reg.host+"/app:1", img, authn.Anonymous)
+	push(t, reg.host+"/app:1", img)
 	now := time.Unix(1000, 0)
-	r := New(Options{Insecure: []string{reg.host}, TagTTL: time.Minute, Now: func() time.Time { return now }})
+	r := New(Options{TagTTL: time.Minute, Now: func() time.Time { return now }})
 	ctx := context.Background()
-	resolve := func() Config {
-		c, err := r.Resolve(ctx, reg.host+"/app:1", amd64, nil)
+	resolve := func(ref string, p v1.Platform) Config {
+		t.Helper()
+		c, err := r.Resolve(ctx, ref, p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	resolve()
-	before := reg.manifests.Load()
-	resolve()
-	if reg.manifests.Load() != before {
-		t.Errorf("second lookup within the TTL went to the registry")
+	tag := reg.host + "/app:1"
+	resolve(tag, amd64)
+	before := reg.requests.Load()
+	if c := resolve(tag, amd64); c.Entrypoint[0] != "/v1" {
+		t.Errorf("cached answer %v", c.Entrypoint)
 	}
-	if s := r.Stats(); s.Hits != 1 || s.Misses != 1 {
+	if n := reg.requests.Load() - before; n != 0 {
+		t.Errorf("second lookup within the TTL sent %d requests to the registry", n)
+	}
+	if s := r.Stats(); s != (Stats{Hits: 1, Misses: 1}) {
 		t.Errorf("stats %+v, want 1 hit 1 miss", s)
 	}
-	// The tag moves; after the TTL the new digest is seen.
-	push(t, reg.host+"/app:1", image(t, v1.Config{Entrypoint: []string{"/v2"}}, amd64), authn.Anonymous)
-	if c := resolve(); c.Entrypoint[0] != "/v1" {
-		t.Errorf("within the TTL the cached answer is kept, got %v", c.Entrypoint)
+
+	// The tag moves; within the TTL the old answer stands, after it the new one.
+	push(t, tag, image(t, v1.Config{Entrypoint: []string{"/v2"}}, amd64))
+	now = now.Add(59 * time.Second)
+	before = reg.requests.Load()
+	if c := resolve(tag, amd64); c.Entrypoint[0] != "/v1" || reg.requests.Load() != before {
+		t.Errorf("within the TTL: %v after %d requests, want the cached /v1", c.Entrypoint, reg.requests.Load()-before)
 	}
-	now = now.Add(2 * time.Minute)
-	if c := resolve(); c.Entrypoint[0] != "/v2" {
+	now = now.Add(2 * time.Second)
+	if c := resolve(tag, amd64); c.Entrypoint[0] != "/v2" {
 		t.Errorf("after the TTL the tag is looked up again, got %v", c.Entrypoint)
 	}
+
 	// A digest reference is fetched once, whatever the clock says.
-	d, _ := img.Digest()
-	byDigest := reg.host + "/app@" + d.String()
-	if _, err := r.Resolve(ctx, byDigest, amd64, nil); err != nil {
-		t.Fatal(err)
-	}
-	before = reg.manifests.Load()
+	byDigest := reg.host + "/app@" + digest(t, img)
+	resolve(byDigest, amd64)
+	before = reg.requests.Load()
 	now = now.Add(24 * time.Hour)
-	if _, err := r.Resolve(ctx, byDigest, amd64, nil); err != nil {
-		t.Fatal(err)
+	if c := resolve(byDigest, amd64); c.Entrypoint[0] != "/v1" {
+		t.Errorf("digest reference: %v", c.Entrypoint)
 	}
-	if reg.manifests.Load() != before {
-		t.Errorf("a digest reference was fetched again")
+	if n := reg.requests.Load() - before; n != 0 {
+		t.Errorf("a digest reference was fetched again (%d requests)", n)
+	}
+}
+
+// Within the TTL a tag means one index for every platform, even when the
+// tag has moved meanwhile.
+func TestCacheTagIsOneIndexForAllPlatforms(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	pushIndex(t, reg.host+"/multi:1", "-old")
+	r := New(Options{TagTTL: time.Hour})
+	ctx := context.Background()
+	if c, err := r.Resolve(ctx, reg.host+"/multi:1", amd64, nil); err != nil || c.Entrypoint[0] != "/amd64-old" {
+		t.Fatalf("amd64: %+v %v", c, err)
+	}
+	pushIndex(t, reg.host+"/multi:1", "-new")
+	if c, err := r.Resolve(ctx, reg.host+"/multi:1", arm64, nil); err != nil || c.Entrypoint[0] != "/arm64-old" {
+		t.Errorf("arm64 within the TTL: %+v %v, want the variant of the index seen first", c, err)
+	}
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	push(t, reg.host+"/a:1", image(t, v1.Config{Cmd: []string{"a"}}, amd64))
+	push(t, reg.host+"/b:1", image(t, v1.Config{Cmd: []string{"b"}}, amd64))
+	r := New(Options{CacheSize: 1, TagTTL: time.Hour})
+	ctx := context.Background()
+	for _, ref := range []string{"/a:1", "/b:1", "/a:1"} {
+		if _, err := r.Resolve(ctx, reg.host+ref, amd64, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := r.Stats(); s != (Stats{Misses: 3}) {
+		t.Errorf("stats %+v: with room for one entry, a:1 should have been evicted by b:1", s)
+	}
+	if r.configs.order.Len() != 1 || r.tags.order.Len() != 1 {
+		t.Errorf("cache holds %d configs and %d tags, want at most 1 each", r.configs.order.Len(), r.tags.order.Len())
+	}
+}
+
+// Concurrent lookups of one tag share one registry round trip.
+func TestConcurrentLookupsShareOneFetch(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	push(t, reg.host+"/app:1", image(t, v1.Config{Cmd: []string{"serve"}}, amd64))
+	r := New(Options{})
+	reg.manifests.Store(0) // forget the push's
+	gate := make(chan struct{})
+	reg.gate.Store(&gate)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			c, err := r.Resolve(context.Background(), reg.host+"/app:1", amd64, nil)
+			if err == nil && !reflect.DeepEqual(c.Cmd, []string{"serve"}) {
+				err = fmt.Errorf("wrong answer %+v", c)
+			}
+			errs <- err
+		})
+	}
+	waitFor(t, func() bool { return reg.manifests.Load() >= 1 }) // the first is held at the gate
+	time.Sleep(300 * time.Millisecond)                           // the others reach Resolve meanwhile
+	reg.gate.Store(nil)
+	close(gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	// A plain image: its manifest is the only one to fetch.
+	if m := reg.manifests.Load(); m != 1 {
+		t.Errorf("%d manifest requests for %d concurrent lookups, want 1", m, n)
+	}
+	if s := r.Stats(); s.Misses != 1 || s.Hits != n-1 {
+		t.Errorf("stats %+v, want 1 miss and %d hits", s, n-1)
+	}
+}
+
+// A failed lookup is not shared: a caller waiting on it tries with its own
+// credentials.
+func TestConcurrentFailureIsNotShared(t *testing.T) {
+	reg := newRegistry(t, "alice", "s3cret")
+	push(t, reg.host+"/private:1", image(t, v1.Config{Cmd: []string{"run"}}, amd64),
+		remote.WithAuth(&authn.Basic{Username: "alice", Password: "s3cret"}))
+	r := New(Options{})
+	reg.manifests.Store(0) // forget the push's
+	gate := make(chan struct{})
+	reg.gate.Store(&gate)
+	wrong := make(chan error, 1)
+	go func() {
+		_, err := r.Resolve(context.Background(), reg.host+"/private:1", amd64, staticKeychain{"alice", "wrong"})
+		wrong <- err
+	}()
+	waitFor(t, func() bool { return reg.manifests.Load() >= 1 })
+	right := make(chan error, 1)
+	go func() {
+		c, err := r.Resolve(context.Background(), reg.host+"/private:1", amd64, staticKeychain{"alice", "s3cret"})
+		if err == nil && !reflect.DeepEqual(c.Cmd, []string{"run"}) {
+			err = fmt.Errorf("wrong answer %+v", c)
+		}
+		right <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the second caller waits on the first
+	reg.gate.Store(nil)
+	close(gate)
+	if err := <-wrong; !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("wrong credentials: %v", err)
+	}
+	if err := <-right; err != nil {
+		t.Errorf("right credentials after a failed shared lookup: %v", err)
 	}
 }
 
 func TestDeadline(t *testing.T) {
 	reg := newRegistry(t, "", "")
-	push(t, reg.host+"/slow:1", image(t, v1.Config{Cmd: []string{"x"}}, amd64), authn.Anonymous)
+	push(t, reg.host+"/slow:1", image(t, v1.Config{Cmd: []string{"x"}}, amd64))
 	reg.stall.Store(true)
-	r := New(Options{Insecure: []string{reg.host}})
+	r := New(Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err := r.Resolve(ctx, reg.host+"/slow:1", amd64, nil)
-	if err == nil || !strings.Contains(err.Error(), "deadline") || !strings.Contains(err.Error(), "slow:1") {
-		t.Errorf("stalled registry: %v", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "image "+reg.host+"/slow:1") {
+		t.Errorf("stalled registry: %v, want DeadlineExceeded naming the image", err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("deadline not honoured: %v", took)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("deadline of 300ms not honoured: returned after %v", took)
 	}
 }
 
-func TestLRUEvicts(t *testing.T) {
-	l := newLRU(2)
-	l.put("a", Config{Digest: "a"})
-	l.put("b", Config{Digest: "b"})
-	l.get("a")
-	l.put("c", Config{Digest: "c"})
-	if _, ok := l.get("b"); ok {
-		t.Errorf("least recently used entry kept")
+// A registry under a name that go-containerregistry does not take for local
+// speaks plain HTTP only when listed in Options.Insecure. The name is
+// dialled as 127.0.0.1, so no traffic leaves the machine.
+func TestInsecure(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	_, port, _ := net.SplitHostPort(reg.host)
+	push(t, reg.host+"/app:1", image(t, v1.Config{Cmd: []string{"x"}}, amd64))
+	loopback := remote.DefaultTransport.(*http.Transport).Clone()
+	loopback.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, reg.host)
 	}
-	if _, ok := l.get("a"); !ok {
-		t.Errorf("recently used entry evicted")
+	ref := "registry.graceful.test:" + port + "/app:1"
+	ctx := context.Background()
+	if _, err := New(Options{Transport: loopback}).Resolve(ctx, ref, amd64, nil); err == nil || !strings.Contains(err.Error(), "image "+ref) || !strings.Contains(err.Error(), "list it as insecure") {
+		t.Errorf("plain-HTTP registry not listed as insecure: %v, want an error naming the image", err)
+	}
+	for _, insecure := range []string{"registry.graceful.test:" + port, "registry.graceful.test"} {
+		c, err := New(Options{Transport: loopback, Insecure: []string{"other:5000", insecure}}).Resolve(ctx, ref, amd64, nil)
+		if err != nil || c.Cmd[0] != "x" {
+			t.Errorf("Insecure %q: %+v %v", insecure, c, err)
+		}
+	}
+	if _, err := New(Options{Transport: loopback, Insecure: []string{"registry.graceful.test:1"}}).Resolve(ctx, ref, amd64, nil); err == nil {
+		t.Errorf("Insecure for another port made this one insecure")
+	}
+}
+
+// TransportWithCA against a real TLS registry whose certificate only the
+// bundle vouches for.
+func TestTransportWithCA(t *testing.T) {
+	reg := startRegistry(t, "", "", true)
+	push(t, reg.host+"/app:1", image(t, v1.Config{Cmd: []string{"tls"}}, amd64), remote.WithTransport(reg.srv.Client().Transport))
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := New(Options{}).Resolve(ctx, reg.host+"/app:1", amd64, nil); err == nil {
+		t.Errorf("a registry with an unknown CA was trusted")
+	}
+	tr, err := TransportWithCA(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.requests.Store(0)
+	c, err := New(Options{Transport: tr}).Resolve(ctx, reg.host+"/app:1", amd64, nil)
+	if err != nil || c.Cmd[0] != "tls" {
+		t.Errorf("with the CA bundle: %+v %v", c, err)
+	}
+
+	bad := filepath.Join(dir, "bad.pem")
+	os.WriteFile(bad, []byte("not pem"), 0o644)
+	if _, err := TransportWithCA(bad); err == nil || !strings.Contains(err.Error(), bad+": no PEM certificate") {
+		t.Errorf("bad bundle: %v", err)
+	}
+	if _, err := TransportWithCA(filepath.Join(dir, "missing.pem")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing bundle: %v", err)
 	}
 }
 
 func TestPlatformFor(t *testing.T) {
-	if p := PlatformFor(&corev1.Pod{}); p.String() != "linux/amd64" {
-		t.Errorf("default %s", p)
+	affinity := func(terms ...[]corev1.NodeSelectorRequirement) *corev1.Affinity {
+		a := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}}
+		for _, e := range terms {
+			a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms = append(
+				a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms, corev1.NodeSelectorTerm{MatchExpressions: e})
+		}
+		return a
 	}
-	pod := &corev1.Pod{Spec: corev1.PodSpec{NodeSelector: map[string]string{"kubernetes.io/arch": "arm64"}}}
-	if p := PlatformFor(pod); p.String() != "linux/arm64" {
-		t.Errorf("nodeSelector %s", p)
+	in := func(key string, values ...string) corev1.NodeSelectorRequirement {
+		return corev1.NodeSelectorRequirement{Key: key, Operator: corev1.NodeSelectorOpIn, Values: values}
 	}
-	pod = &corev1.Pod{Spec: corev1.PodSpec{Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/arch", Operator: corev1.NodeSelectorOpIn, Values: []string{"s390x"}}}}},
-	}}}}}
-	if p := PlatformFor(pod); p.String() != "linux/s390x" {
-		t.Errorf("affinity %s", p)
+	const arch, osKey = "kubernetes.io/arch", "kubernetes.io/os"
+	for _, tc := range []struct {
+		name string
+		spec corev1.PodSpec
+		want string
+	}{
+		{"nothing", corev1.PodSpec{}, "linux/amd64"},
+		{"nodeSelector arch", corev1.PodSpec{NodeSelector: map[string]string{arch: "arm64"}}, "linux/arm64"},
+		{"nodeSelector os and arch", corev1.PodSpec{NodeSelector: map[string]string{arch: "arm64", osKey: "windows"}}, "windows/arm64"},
+		{"spec.os", corev1.PodSpec{OS: &corev1.PodOS{Name: corev1.Windows}}, "windows/amd64"},
+		{"affinity one term", corev1.PodSpec{Affinity: affinity([]corev1.NodeSelectorRequirement{in(arch, "s390x")})}, "linux/s390x"},
+		{"affinity two terms, same value", corev1.PodSpec{Affinity: affinity([]corev1.NodeSelectorRequirement{in(arch, "arm64")}, []corev1.NodeSelectorRequirement{in(arch, "arm64"), in("zone", "a")})}, "linux/arm64"},
+		{"affinity two terms, two values", corev1.PodSpec{Affinity: affinity([]corev1.NodeSelectorRequirement{in(arch, "arm64")}, []corev1.NodeSelectorRequirement{in(arch, "amd64")})}, "linux/amd64"},
+		{"affinity, a term without the key", corev1.PodSpec{Affinity: affinity([]corev1.NodeSelectorRequirement{in(arch, "arm64")}, []corev1.NodeSelectorRequirement{in("zone", "a")})}, "linux/amd64"},
+		{"affinity In two values", corev1.PodSpec{Affinity: affinity([]corev1.NodeSelectorRequirement{in(arch, "arm64", "amd64")})}, "linux/amd64"},
+		{"affinity NotIn", corev1.PodSpec{Affinity: affinity([]corev1.NodeSelectorRequirement{{Key: arch, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"s390x"}}})}, "linux/amd64"},
+		{"empty affinity", corev1.PodSpec{Affinity: affinity()}, "linux/amd64"},
+	} {
+		if p := PlatformFor(&corev1.Pod{Spec: tc.spec}); p.String() != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, p, tc.want)
+		}
+	}
+	if p := PlatformFor(nil); p.String() != "linux/amd64" {
+		t.Errorf("nil pod: %s", p)
 	}
 }
 
-func TestTransportWithCA(t *testing.T) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
+func TestLRUEvicts(t *testing.T) {
+	l := newLRU[string](2)
+	l.put("a", "A")
+	l.put("b", "B")
+	l.get("a")
+	l.put("c", "C")
+	if _, ok := l.get("b"); ok {
+		t.Errorf("least recently used entry kept")
 	}
-	dir := t.TempDir()
-	good := filepath.Join(dir, "ca.pem")
-	os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	if _, err := TransportWithCA(good); err != nil {
-		t.Errorf("good bundle: %v", err)
+	if v, ok := l.get("a"); !ok || v != "A" {
+		t.Errorf("recently used entry evicted")
 	}
-	bad := filepath.Join(dir, "bad.pem")
-	os.WriteFile(bad, []byte("not pem"), 0o644)
-	if _, err := TransportWithCA(bad); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
-		t.Errorf("bad bundle: %v", err)
+	l.put("a", "A2")
+	if v, _ := l.get("a"); v != "A2" || l.order.Len() != 2 {
+		t.Errorf("update: %q, %d entries", v, l.order.Len())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
