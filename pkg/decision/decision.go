@@ -3,7 +3,10 @@
 //
 // Precedence, first match wins (DESIGN.md, "Who gets injected"):
 //  1. never: excluded namespaces (the webhook's own and the system ones),
-//     mirror/static pods, Windows pods;
+//     mirror/static pods, Windows pods (spec.os.name, the nodeSelector
+//     kubernetes.io/os, or a required node affinity that allows only
+//     windows); ephemeral containers never reach Decide, since they are added
+//     through a subresource that the webhook does not mutate;
 //  2. a ShutdownPolicy in mode Enforce that selects the pod: inject, and an
 //     opt-out annotation is overruled with a warning;
 //  3. the pod annotation graceful.dev/inject: "true" or "false";
@@ -66,7 +69,8 @@ type Result struct {
 	// Message is one sentence for admission warnings and logs.
 	Message string
 	// Policy is the highest-ranked policy selecting the pod, whose defaults
-	// apply; nil when none does.
+	// apply whichever rule decided; nil when none does, and always nil for
+	// the "never" rules. It points into Input.Policies.
 	Policy *v1alpha1.ShutdownPolicy
 	// Warnings are for the client: overruled opt-outs and unusable values.
 	Warnings []string
@@ -198,9 +202,28 @@ func selector(s *metav1.LabelSelector) (labels.Selector, error) {
 	return metav1.LabelSelectorAsSelector(s)
 }
 
+// isWindows: graceful-init is a Linux binary.
 func isWindows(pod *corev1.Pod) bool {
 	if pod.Spec.OS != nil && strings.EqualFold(string(pod.Spec.OS.Name), string(corev1.Windows)) {
 		return true
 	}
-	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], "windows")
+	if strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows)) {
+		return true
+	}
+	a := pod.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return false
+	}
+	// Terms are alternatives: Windows only when every one of them allows
+	// nothing but windows.
+	terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	for _, t := range terms {
+		if !slices.ContainsFunc(t.MatchExpressions, func(e corev1.NodeSelectorRequirement) bool {
+			return e.Key == corev1.LabelOSStable && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) > 0 &&
+				!slices.ContainsFunc(e.Values, func(v string) bool { return !strings.EqualFold(v, string(corev1.Windows)) })
+		}) {
+			return false
+		}
+	}
+	return len(terms) > 0
 }
