@@ -90,6 +90,7 @@ type initRun struct {
 	done    chan struct{}
 	code    int
 	started time.Time
+	found   time.Time // when graceful-init's exec was seen
 }
 
 // startInit runs graceful-init with args in mode m.
@@ -143,6 +144,7 @@ func start(t *testing.T, cmd *exec.Cmd, env []string, m mode) *initRun {
 	if m == pid1 {
 		r.pid = r.childOf(cmd.Process.Pid)
 	}
+	r.found = time.Now()
 	return r
 }
 
@@ -161,7 +163,7 @@ func (r *initRun) childOf(parent int) int {
 		}
 		select {
 		case <-r.done:
-			r.t.Fatalf("graceful-init ended before it could be found (exit %d): %s", r.code, r.stderr.String())
+			return 0 // a quick run ended before it could be seen; signal() refuses pid 0
 		default:
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -172,6 +174,9 @@ func (r *initRun) childOf(parent int) int {
 
 func (r *initRun) signal(sig syscall.Signal) {
 	r.t.Helper()
+	if r.pid == 0 {
+		r.t.Fatalf("graceful-init ended before it could be signalled (exit %d): %s", r.code, r.stderr.String())
+	}
 	if err := syscall.Kill(r.pid, sig); err != nil {
 		r.t.Fatalf("kill %d %v: %v", r.pid, sig, err)
 	}

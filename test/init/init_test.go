@@ -317,14 +317,14 @@ func TestChildInheritsSignalState(t *testing.T) {
 // 10. A SIGTERM in the first milliseconds is neither lost nor answered with
 // the Go runtime's exit code 2. The Go runtime itself needs well under 1 ms to
 // start (see docs/init.md for the measured window); a signal sent 10 ms after
-// exec must always be forwarded.
+// graceful-init's exec is visible must always be forwarded.
 func TestEarlySigterm(t *testing.T) {
 	for _, m := range modes {
 		t.Run(string(m), func(t *testing.T) {
 			counts := map[int]int{}
 			for i := 0; i < 100; i++ {
 				r := startInit(t, m, nil, "--", "/bin/sleep", "5")
-				time.Sleep(time.Until(r.started.Add(10 * time.Millisecond)))
+				time.Sleep(time.Until(r.found.Add(10 * time.Millisecond)))
 				r.signal(syscall.SIGTERM)
 				counts[r.wait(20*time.Second)]++
 			}
