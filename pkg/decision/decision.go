@@ -20,6 +20,7 @@
 package decision
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -173,20 +174,39 @@ func ranksAbove(a, b *v1alpha1.ShutdownPolicy) bool {
 	return a.Name < b.Name
 }
 
+// Causes of Selects' errors, for errors.Is.
+var (
+	ErrInvalidMode     = errors.New("invalid mode")
+	ErrInvalidSelector = errors.New("invalid selector")
+)
+
+// policyError is an unusable policy: msg says what is wrong, kind is
+// ErrInvalidMode or ErrInvalidSelector.
+type policyError struct {
+	kind error
+	msg  error
+}
+
+func (e *policyError) Error() string        { return e.msg.Error() }
+func (e *policyError) Unwrap() error        { return e.msg }
+func (e *policyError) Is(target error) bool { return target == e.kind }
+
 // Selects reports whether p selects the pod in namespace ns (nil: a namespace
-// without labels). The error names the selector that does not parse; the
-// webhook writes it into the policy's status.
+// without labels). Empty or absent selectors select everything; a mode of ""
+// counts as Default (the CRD's default). The error names the mode or the
+// selector that does not parse, and errors.Is tells ErrInvalidMode from
+// ErrInvalidSelector; the webhook writes it into the policy's status.
 func Selects(p *v1alpha1.ShutdownPolicy, pod *corev1.Pod, ns *corev1.Namespace) (bool, error) {
 	if p.Spec.Mode != v1alpha1.ModeEnforce && p.Spec.Mode != v1alpha1.ModeDefault && p.Spec.Mode != "" {
-		return false, fmt.Errorf("mode %q: want Enforce or Default", p.Spec.Mode)
+		return false, &policyError{ErrInvalidMode, fmt.Errorf("mode %q: want Enforce or Default", p.Spec.Mode)}
 	}
 	nsSel, err := selector(p.Spec.NamespaceSelector)
 	if err != nil {
-		return false, fmt.Errorf("namespaceSelector: %w", err)
+		return false, &policyError{ErrInvalidSelector, fmt.Errorf("namespaceSelector: %w", err)}
 	}
 	podSel, err := selector(p.Spec.PodSelector)
 	if err != nil {
-		return false, fmt.Errorf("podSelector: %w", err)
+		return false, &policyError{ErrInvalidSelector, fmt.Errorf("podSelector: %w", err)}
 	}
 	var nsLabels labels.Set
 	if ns != nil {

@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -158,12 +159,21 @@ func TestDecide(t *testing.T) {
 func TestSelectsReportsInvalidSelector(t *testing.T) {
 	p := pol("bad", v1alpha1.ModeDefault, 1, nil)
 	p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"bad key!": "x"}}
-	if _, err := Selects(&p, pod(nil, nil), nil); err == nil || !strings.Contains(err.Error(), "namespaceSelector") {
+	if _, err := Selects(&p, pod(nil, nil), nil); !errors.Is(err, ErrInvalidSelector) || errors.Is(err, ErrInvalidMode) || !strings.HasPrefix(err.Error(), "namespaceSelector: ") {
 		t.Errorf("invalid namespaceSelector: %v", err)
 	}
+	p = pol("bad", v1alpha1.ModeDefault, 1, nil)
+	p.Spec.PodSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn}}}
+	if _, err := Selects(&p, pod(nil, nil), nil); !errors.Is(err, ErrInvalidSelector) || !strings.HasPrefix(err.Error(), "podSelector: ") {
+		t.Errorf("invalid podSelector (In without values): %v", err)
+	}
 	p = pol("mode", "Sometimes", 1, nil)
-	if _, err := Selects(&p, pod(nil, nil), nil); err == nil || !strings.Contains(err.Error(), "Sometimes") {
+	if _, err := Selects(&p, pod(nil, nil), nil); !errors.Is(err, ErrInvalidMode) || errors.Is(err, ErrInvalidSelector) || err.Error() != `mode "Sometimes": want Enforce or Default` {
 		t.Errorf("invalid mode: %v", err)
+	}
+	p = pol("ok", "", 1, nil)
+	if ok, err := Selects(&p, pod(nil, nil), nil); !ok || err != nil {
+		t.Errorf("empty mode and selectors: %v %v, want selected", ok, err)
 	}
 }
 
