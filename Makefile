@@ -21,6 +21,11 @@ help: ## Show this help.
 demo: build-init ## Local demo: a multi-process "container" stopped without and with graceful-init (root).
 	GRACEFUL_INIT=$(BIN)/graceful-init hack/demo-local.sh
 
+##@ Benchmarks
+.PHONY: bench-init
+bench-init: ## graceful-init vs tini, dumb-init, catatonit as PID 1 (root; a few minutes; docs/benchmarks.md).
+	hack/bench-init.sh
+
 ##@ Build
 .PHONY: build
 build: build-init ## Build static graceful-init and graceful-webhook into bin/.
