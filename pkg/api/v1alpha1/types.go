@@ -23,9 +23,10 @@ const (
 
 // ShutdownPolicySpec selects pods and sets their shutdown defaults.
 type ShutdownPolicySpec struct {
-	// Mode is Enforce or Default.
+	// Mode is Enforce or Default (the default when absent).
 	// +kubebuilder:default=Default
-	Mode PolicyMode `json:"mode"`
+	// +optional
+	Mode PolicyMode `json:"mode,omitempty"`
 
 	// NamespaceSelector selects the namespaces whose pods this policy covers.
 	// Empty or absent selects every namespace.
@@ -40,6 +41,7 @@ type ShutdownPolicySpec struct {
 	// container and native sidecar. The pod annotation graceful.dev/containers
 	// overrides it.
 	// +optional
+	// +listType=set
 	Containers []string `json:"containers,omitempty"`
 
 	// DrainDelay is the default --drain-delay; graceful.dev/drain-delay overrides it.
@@ -54,7 +56,9 @@ type ShutdownPolicySpec struct {
 
 // ShutdownPolicyStatus reports whether the webhook could use the policy.
 type ShutdownPolicyStatus struct {
-	// Conditions: Ready, or not with a reason such as InvalidSelector.
+	// Conditions: Ready is True when the webhook can use the policy, False
+	// with reason InvalidSelector or InvalidMode (and the parse error) when it
+	// can not; such a policy selects no pod.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -66,6 +70,8 @@ type ShutdownPolicyStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=sdp
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ShutdownPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
