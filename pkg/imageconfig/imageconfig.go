@@ -202,6 +202,12 @@ func (r *Resolver) lookup(ctx context.Context, pr, fetch name.Reference, byTag b
 	r.stats.Misses++
 	r.mu.Unlock()
 	c, digest, err := r.fetch(ctx, fetch, platform, kc)
+	if _, isDigest := pr.(name.Digest); err != nil && errors.Is(err, ErrNotFound) && !byTag && !isDigest {
+		// The digest remembered for the tag is gone (deleted, garbage
+		// collected): ask for the tag again.
+		byTag = true
+		c, digest, err = r.fetch(ctx, pr, platform, kc)
+	}
 	if err != nil {
 		return Config{}, err
 	}

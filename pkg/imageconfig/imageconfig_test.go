@@ -335,6 +335,36 @@ func TestCacheTagIsOneIndexForAllPlatforms(t *testing.T) {
 	}
 }
 
+// When the digest remembered for a tag is gone from the registry, and the
+// platform asked for is not cached yet, the tag is looked up again.
+func TestCacheForgetsADeletedDigest(t *testing.T) {
+	reg := newRegistry(t, "", "")
+	amdOld, _ := pushIndex(t, reg.host+"/multi:1", "-old")
+	r := New(Options{TagTTL: time.Hour})
+	ctx := context.Background()
+	if _, err := r.Resolve(ctx, reg.host+"/multi:1", amd64, nil); err != nil {
+		t.Fatal(err)
+	}
+	old, err := name.ParseReference(reg.host + "/multi:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushIndex(t, reg.host+"/multi:1", "-new")
+	if err := remote.Delete(old.Context().Digest(desc.Digest.String())); err != nil {
+		t.Fatalf("deleting the old index: %v", err)
+	}
+	if c, err := r.Resolve(ctx, reg.host+"/multi:1", arm64, nil); err != nil || c.Entrypoint[0] != "/arm64-new" {
+		t.Errorf("arm64 after the old index was deleted: %+v %v, want the new index's", c, err)
+	}
+	if c, err := r.Resolve(ctx, reg.host+"/multi:1", amd64, nil); err != nil || c.Digest == digest(t, amdOld) || c.Entrypoint[0] != "/amd64-new" {
+		t.Errorf("amd64 after the tag was looked up again: %+v %v, want the new index's", c, err)
+	}
+}
+
 func TestCacheIsBounded(t *testing.T) {
 	reg := newRegistry(t, "", "")
 	push(t, reg.host+"/a:1", image(t, v1.Config{Cmd: []string{"a"}}, amd64))
