@@ -254,3 +254,21 @@ func FuzzDecide(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecide: a labelled pod against 50 policies with selectors, the
+// decision falling through to the Default policies.
+func BenchmarkDecide(b *testing.B) {
+	var ps []v1alpha1.ShutdownPolicy
+	for i := range 50 {
+		p := pol(fmt.Sprintf("p%02d", i), v1alpha1.ModeDefault, i, map[string]string{"app": fmt.Sprintf("app%d", i%10)})
+		p.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpIn, Values: []string{"shop", "cart"}}}}
+		ps = append(ps, p)
+	}
+	in := Input{Pod: pod(nil, map[string]string{"app": "app3"}), Namespace: ns(""), Policies: ps, ExcludedNamespaces: []string{"kube-system", "kube-public", "kube-node-lease", "graceful-system"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := Decide(in); !r.Inject {
+			b.Fatalf("%+v", r)
+		}
+	}
+}

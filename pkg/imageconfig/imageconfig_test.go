@@ -47,11 +47,11 @@ type testRegistry struct {
 	gate      atomic.Pointer[chan struct{}]
 }
 
-func newRegistry(t *testing.T, user, pass string) *testRegistry {
+func newRegistry(t testing.TB, user, pass string) *testRegistry {
 	return startRegistry(t, user, pass, false)
 }
 
-func startRegistry(t *testing.T, user, pass string, tls bool) *testRegistry {
+func startRegistry(t testing.TB, user, pass string, tls bool) *testRegistry {
 	t.Helper()
 	tr := &testRegistry{}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
@@ -602,5 +602,32 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkResolveCached is the webhook's common case: a tag seen within the TTL.
+func BenchmarkResolveCached(b *testing.B) {
+	reg := newRegistry(b, "", "")
+	img, err := random.Image(64, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref, _ := name.ParseReference(reg.host + "/app:1")
+	if err := remote.Write(ref, img); err != nil {
+		b.Fatal(err)
+	}
+	r := New(Options{})
+	ctx := context.Background()
+	if _, err := r.Resolve(ctx, reg.host+"/app:1", amd64, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Resolve(ctx, reg.host+"/app:1", amd64, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s := r.Stats(); s.Misses != 1 {
+		b.Fatalf("stats %+v: the benchmark went to the registry", s)
 	}
 }
