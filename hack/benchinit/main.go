@@ -1,12 +1,16 @@
 // Command benchinit measures container inits side by side, each as PID 1 of a
-// fresh PID namespace (unshare --pid --fork --mount-proc, root needed):
-// startup, signal-forward latency, reaping orphans, peak RSS, binary size,
-// and the "seed scenario" shutdown. hack/bench-init.sh builds and runs it;
-// docs/benchmarks.md holds a run's results.
+// fresh PID namespace (unshare --pid --fork --mount-proc, root needed), which
+// is how a container runtime starts them: startup, signal-forward latency,
+// reaping orphans, peak RSS, binary size, and the "seed scenario" shutdown.
+// Measurements alternate between the inits so that a machine shared with
+// other work slows every init alike. Every wait is bounded. hack/bench-init.sh
+// builds and runs it; docs/benchmarks.md explains and records a run.
 package main
 
 import (
 	"bufio"
+	"debug/elf"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,90 +26,158 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initDef says how to run CMD under one init.
+// initDef says how to run a command under one init.
 type initDef struct {
 	name string
 	path string
 	argv func(path string, cmd []string) []string
 }
 
-func dashdash(extra ...string) func(string, []string) []string {
-	return func(p string, cmd []string) []string {
-		return append(append(append([]string{p}, extra...), "--"), cmd...)
-	}
+func dashdash(p string, cmd []string) []string {
+	return append([]string{p, "--"}, cmd...)
+}
+
+// results of one init.
+type results struct {
+	startup []time.Duration
+	latency []time.Duration
+	reap    []time.Duration
+	rssKiB  int64
 }
 
 func main() {
 	graceful := flag.String("graceful-init", "bin/graceful-init", "graceful-init binary")
-	probe := flag.String("probe", "bin/benchprobe", "the C probe (hack/benchinit/probe/probe.c)")
+	probe := flag.String("probe", "bin/benchprobe", "the C probe built from hack/benchinit/probe/probe.c")
 	nStart := flag.Int("n-start", 300, "startup runs per init")
-	nSig := flag.Int("n-signal", 2000, "signals per init for the forward latency")
+	nSig := flag.Int("n-signal", 4000, "signals per init for the forward latency")
+	rounds := flag.Int("rounds", 4, "fresh namespaces per init over which the signals are spread")
 	orphans := flag.Int("orphans", 10000, "orphans to reap")
-	reapRuns := flag.Int("reap-runs", 3, "reaping runs per init (median reported)")
-	seed := flag.Bool("seed", true, "also time the seed scenario (graceful-init vs tini -g)")
+	reapRuns := flag.Int("reap-runs", 5, "reaping runs per init (median reported)")
+	seed := flag.Bool("seed", true, "also time the seed scenario")
 	flag.Parse()
+	if *nStart < 1 || *nSig < *rounds || *rounds < 1 || *orphans < 1 || *reapRuns < 1 {
+		fail(errors.New("-n-start, -rounds, -orphans and -reap-runs must be at least 1, -n-signal at least -rounds"))
+	}
+	if os.Geteuid() != 0 {
+		fail(errors.New("needs root: it creates PID namespaces"))
+	}
 
 	inits := []initDef{
-		{"graceful-init", *graceful, dashdash()},
-		{"tini", "/usr/bin/tini", dashdash()},
+		{"graceful-init", *graceful, dashdash},
+		{"tini", "/usr/bin/tini", dashdash},
+		{"tini-static", "/usr/bin/tini-static", dashdash},
 		{"dumb-init", "/usr/bin/dumb-init", func(p string, cmd []string) []string { return append([]string{p}, cmd...) }},
-		{"catatonit", "/usr/bin/catatonit", dashdash()},
+		{"catatonit", "/usr/bin/catatonit", dashdash},
+	}
+	for _, p := range []string{*probe, "/bin/true"} {
+		if _, err := os.Stat(p); err != nil {
+			fail(fmt.Errorf("%w (hack/bench-init.sh builds the probe)", err))
+		}
 	}
 	for _, in := range inits {
 		if _, err := os.Stat(in.path); err != nil {
-			fail(fmt.Errorf("%s: %w (run hack/bench-init.sh, which installs and builds what is needed)", in.name, err))
+			fail(fmt.Errorf("%s: %w (hack/bench-init.sh installs and builds every init)", in.name, err))
 		}
-	}
-	if os.Geteuid() != 0 {
-		fail(fmt.Errorf("needs root: it creates PID namespaces"))
 	}
 
-	fmt.Printf("# graceful-init benchmarks, %s, %d CPUs\n\n", time.Now().UTC().Format("2006-01-02"), numCPU())
-	base := startup(nil, *nStart)
-	fmt.Printf("baseline `unshare --pid --fork --mount-proc /bin/true`: p50 %s, p99 %s\n\n", ms(pct(base, 50)), ms(pct(base, 99)))
-	fmt.Println("| init | startup p50 (over baseline) | startup p99 | forward latency p50 | p99 | reap 10k orphans | peak RSS | binary |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
-	for _, in := range inits {
-		st := startup(&in, *nStart)
-		lat, rss := latency(in, *probe, *nSig)
-		var reaps []time.Duration
-		for i := 0; i < *reapRuns; i++ {
-			reaps = append(reaps, reap(in, *probe, *orphans))
+	header()
+	res := make([]results, len(inits))
+	progress("startup: %d rounds of bare true and each init", *nStart)
+	var base []time.Duration
+	for i := 0; i < *nStart; i++ {
+		base = append(base, startupOnce(nil))
+		for j := range inits {
+			res[j].startup = append(res[j].startup, startupOnce(&inits[j]))
 		}
-		fi, _ := os.Stat(in.path)
-		fmt.Printf("| %s | %s (+%s) | %s | %s | %s | %s | %s | %s |\n", in.name,
-			ms(pct(st, 50)), ms(pct(st, 50)-pct(base, 50)), ms(pct(st, 99)),
-			ms(pct(lat, 50)), ms(pct(lat, 99)), ms(pct(reaps, 50)), kib(rss), kib(fi.Size()/1024))
 	}
-	fmt.Println("\nEarly SIGTERM: sent that long after the init's execve is visible, 50 runs each, child `sleep 1`: forwarded (exit 143) / the Go runtime's exit 2 / lost (the child ran to the end).")
-	fmt.Println()
-	fmt.Println("| init | 0 | 250 µs | 500 µs | 1 ms | 2 ms |")
-	fmt.Println("|---|---|---|---|---|---|")
-	for _, in := range inits[:2] {
-		fmt.Printf("| %s |", in.name)
-		for _, d := range []time.Duration{0, 250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond} {
-			f, two, lost := early(in, d, 50)
-			fmt.Printf(" %d / %d / %d |", f, two, lost)
+	progress("signal-forward latency: %d SIGUSR1 per init in %d namespaces each", *nSig, *rounds)
+	for r := 0; r < *rounds; r++ {
+		for j, in := range inits {
+			lat, rss := latency(in, *probe, *nSig / *rounds)
+			res[j].latency = append(res[j].latency, lat...)
+			res[j].rssKiB = max(res[j].rssKiB, rss)
 		}
-		fmt.Println()
 	}
+	progress("reaping: %d runs of %d orphans per init", *reapRuns, *orphans)
+	for r := 0; r < *reapRuns; r++ {
+		for j, in := range inits {
+			d, rss := reap(in, *probe, *orphans)
+			res[j].reap = append(res[j].reap, d)
+			res[j].rssKiB = max(res[j].rssKiB, rss)
+		}
+	}
+
+	fmt.Printf("\n### Startup: `unshare --pid --fork --mount-proc INIT -- /bin/true`, %d runs each\n\n", *nStart)
+	fmt.Println("| PID 1 | mean | p50 | p99 | p50 over bare `true` |")
+	fmt.Println("|---|---|---|---|---|")
+	fmt.Printf("| bare `/bin/true` | %s | %s | %s | |\n", ms(mean(base)), ms(pct(base, 50)), ms(pct(base, 99)))
+	for j, in := range inits {
+		s := res[j].startup
+		fmt.Printf("| %s | %s | %s | %s | %+.3f ms |\n", in.name, ms(mean(s)), ms(pct(s, 50)), ms(pct(s, 99)), msf(pct(s, 50)-pct(base, 50)))
+	}
+
+	fmt.Printf("\n### Signal forwarding, reaping, memory, size\n\n")
+	fmt.Printf("Latency: kill(init, SIGUSR1) to the child's handler, %d samples. Reaping: %d zombie orphans handed to the init at once until the last is reaped, median of %d runs (min–max). RSS: the init's VmHWM after those runs.\n\n", *nSig, *orphans, *reapRuns)
+	fmt.Println("| init | forward p50 | forward p99 | reap | peak RSS | binary | linking |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for j, in := range inits {
+		r := res[j]
+		size, link := binary(in.path)
+		fmt.Printf("| %s | %s | %s | %s (%s–%s) | %s | %s | %s |\n", in.name,
+			us(pct(r.latency, 50)), us(pct(r.latency, 99)),
+			ms(pct(r.reap, 50)), ms(slices.Min(r.reap)), ms(slices.Max(r.reap)),
+			kib(r.rssKiB), kib(size/1024), link)
+	}
+
+	g, t := res[0], res[1]
+	gSize, _ := binary(inits[0].path)
+	fmt.Printf("\n### Targets (graceful-init against tini, same run)\n\n")
+	fmt.Println("| target | graceful-init | tini | result |")
+	fmt.Println("|---|---|---|---|")
+	target("forward latency p99 ≤ tini + 0.5 ms", us(pct(g.latency, 99)), us(pct(t.latency, 99)),
+		pct(g.latency, 99) <= pct(t.latency, 99)+500*time.Microsecond,
+		fmt.Sprintf("%+.3f ms", msf(pct(g.latency, 99)-pct(t.latency, 99))))
+	target("reaping no slower than tini (medians)", ms(pct(g.reap, 50)), ms(pct(t.reap, 50)),
+		pct(g.reap, 50) <= pct(t.reap, 50),
+		fmt.Sprintf("%.2f× tini", float64(pct(g.reap, 50))/float64(pct(t.reap, 50))))
+	target("startup p50 ≤ tini + 2 ms", ms(pct(g.startup, 50)), ms(pct(t.startup, 50)),
+		pct(g.startup, 50) <= pct(t.startup, 50)+2*time.Millisecond,
+		fmt.Sprintf("%+.3f ms", msf(pct(g.startup, 50)-pct(t.startup, 50))))
+	target("peak RSS ≤ 4 MB", kib(g.rssKiB), kib(t.rssKiB), g.rssKiB*1024 <= 4e6, "")
+	target("binary ≤ 2.5 MB", kib(gSize/1024), "", gSize <= 2.5e6, "static, stripped")
+
 	if *seed {
-		fmt.Println("\nSeed scenario: a shell as the main process starts a worker and a setsid daemon; each needs 1 s of cleanup after SIGTERM; grace period 10 s (SIGKILL to PID 1 at 10 s, as the kubelet).")
-		fmt.Println()
-		fmt.Println("| PID 1 | total | worker finished cleanup | daemon finished cleanup | SIGKILLed at 10 s |")
-		fmt.Println("|---|---|---|---|---|")
-		for _, c := range []struct {
-			name string
-			argv []string
-		}{
-			{"graceful-init --grace-period=10s", []string{*graceful, "--grace-period=10s", "--"}},
-			{"tini -g", []string{"/usr/bin/tini", "-g", "--"}},
-			{"sh (no init)", nil},
-		} {
-			r := seedScenario(c.argv)
-			fmt.Printf("| %s | %s | %v | %v | %v |\n", c.name, ms(r.total), r.workerDone, r.daemonDone, r.killed)
-		}
+		seedTable(*graceful)
 	}
+	fmt.Printf("\nload average at the end: %s\n", loadavg())
+}
+
+func header() {
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	fmt.Printf("## graceful-init benchmark run, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Printf("- kernel %s, %d CPUs (nproc), load average at the start: %s\n", unix.ByteSliceToString(u.Release[:]), nproc(), loadavg())
+	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Package} ${Version}, ", "tini", "dumb-init", "catatonit").Output(); err == nil {
+		fmt.Printf("- Debian packages: %s\n", strings.TrimSuffix(string(out), ", "))
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		fmt.Printf("- graceful-init from commit %s\n", strings.TrimSpace(string(out)))
+	}
+}
+
+func target(name, g, t string, ok bool, note string) {
+	verdict := "pass"
+	if !ok {
+		verdict = "**FAIL**"
+	}
+	if note != "" {
+		verdict += " (" + note + ")"
+	}
+	fmt.Printf("| %s | %s | %s | %s |\n", name, g, t, verdict)
+}
+
+func progress(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "benchinit: "+format+"\n", a...)
 }
 
 func fail(err error) {
@@ -113,44 +185,55 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func numCPU() int {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(b), "processor\t:")
+func nproc() int {
+	var s unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &s); err != nil {
+		return -1
+	}
+	return s.Count()
 }
 
-func unshareArgs(argv []string) []string {
-	return append([]string{"--pid", "--fork", "--mount-proc"}, argv...)
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
-// startup times `unshare ... INIT -- /bin/true` (or /bin/true alone for nil).
-func startup(in *initDef, n int) []time.Duration {
+// inNamespace returns the command that runs argv as PID 1 of a new PID
+// namespace, killed with the harness.
+func inNamespace(argv []string) *exec.Cmd {
+	c := exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child"}, argv...)...)
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return c
+}
+
+// startupOnce times one `unshare ... INIT -- /bin/true` (bare /bin/true for nil).
+func startupOnce(in *initDef) time.Duration {
 	cmd := []string{"/bin/true"}
 	if in != nil {
 		cmd = in.argv(in.path, cmd)
 	}
-	var d []time.Duration
-	for i := 0; i < n; i++ {
-		c := exec.Command("unshare", unshareArgs(cmd)...)
-		start := time.Now()
-		if err := c.Run(); err != nil {
-			fail(fmt.Errorf("startup %v: %w", cmd, err))
-		}
-		d = append(d, time.Since(start))
+	c := inNamespace(cmd)
+	start := time.Now()
+	if err := c.Run(); err != nil {
+		fail(fmt.Errorf("startup %v: %w", cmd, err))
 	}
-	return d
+	return time.Since(start)
 }
 
-// pid1 finds the init forked by unshare: its only child.
+// pid1 finds the init that unshare forked: its only child.
 func pid1(unsharePID int) int {
-	for i := 0; i < 5000; i++ {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", unsharePID, unsharePID))
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			pid, _ := strconv.Atoi(f[0])
 			return pid
 		}
-		time.Sleep(time.Millisecond)
 	}
-	fail(fmt.Errorf("unshare %d forked no child", unsharePID))
+	fail(fmt.Errorf("unshare %d forked no child within 5 s", unsharePID))
 	return 0
 }
 
@@ -160,75 +243,166 @@ func monoNS() int64 {
 	return ts.Nano()
 }
 
-// latency sends SIGUSR1 to the init n times and times until the child's
-// handler runs (the probe prints CLOCK_MONOTONIC from the handler). It also
-// returns the init's peak RSS in KiB.
-func latency(in initDef, probe string, n int) ([]time.Duration, int64) {
-	c := exec.Command("unshare", unshareArgs(in.argv(in.path, []string{probe, "latency"}))...)
-	out, err := c.StdoutPipe()
+// lineReader reads lines from a pipe, each within a deadline.
+type lineReader struct {
+	f *os.File
+	r *bufio.Reader
+}
+
+func (l lineReader) line(timeout time.Duration) (string, error) {
+	_ = l.f.SetReadDeadline(time.Now().Add(timeout))
+	s, err := l.r.ReadString('\n')
+	return strings.TrimSuffix(s, "\n"), err
+}
+
+// start runs argv in a new namespace with its stdout (and, when in is not
+// nil, its stdin) on pipes.
+func start(argv []string, in bool) (*exec.Cmd, lineReader, *os.File) {
+	c := inNamespace(argv)
+	r, w, err := os.Pipe()
 	if err != nil {
-		fail(err)
+		fail(fmt.Errorf("stdout pipe: %w", err))
+	}
+	c.Stdout, c.Stderr = w, os.Stderr
+	var stdin *os.File
+	if in {
+		ir, iw, err := os.Pipe()
+		if err != nil {
+			fail(fmt.Errorf("stdin pipe: %w", err))
+		}
+		c.Stdin, stdin = ir, iw
+		defer ir.Close()
 	}
 	if err := c.Start(); err != nil {
-		fail(err)
+		fail(fmt.Errorf("start %v: %w", argv, err))
 	}
+	w.Close()
+	return c, lineReader{r, bufio.NewReader(r)}, stdin
+}
+
+// latency sends SIGUSR1 to the init n times, each after the previous one
+// arrived, and times until the child's handler runs (the probe prints
+// CLOCK_MONOTONIC from the handler). It also returns the init's VmHWM in KiB.
+func latency(in initDef, probe string, n int) ([]time.Duration, int64) {
+	c, r, _ := start(in.argv(in.path, []string{probe, "latency"}), false)
+	defer func() { _ = c.Process.Kill(); _ = c.Wait(); r.f.Close() }()
 	pid := pid1(c.Process.Pid)
-	r := bufio.NewReader(out)
-	if l, err := r.ReadString('\n'); err != nil || l != "ready\n" {
+	if l, err := r.line(10 * time.Second); err != nil || l != "ready" {
 		fail(fmt.Errorf("%s: probe not ready: %q %v", in.name, l, err))
 	}
-	var d []time.Duration
+	d := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
+		time.Sleep(100 * time.Microsecond) // let the init go back to sleep
 		t0 := monoNS()
 		if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
-			fail(err)
+			fail(fmt.Errorf("%s: kill: %w", in.name, err))
 		}
-		l, err := r.ReadString('\n')
+		l, err := r.line(5 * time.Second)
 		if err != nil {
-			fail(fmt.Errorf("%s: %w", in.name, err))
+			fail(fmt.Errorf("%s: signal %d not forwarded within 5 s: %w", in.name, i, err))
 		}
-		t1, _ := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
+		t1, err := strconv.ParseInt(l, 10, 64)
+		if err != nil {
+			fail(fmt.Errorf("%s: probe printed %q", in.name, l))
+		}
 		d = append(d, time.Duration(t1-t0))
 	}
-	rss := vmHWM(pid)
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	_, _ = io.Copy(io.Discard, r)
-	_ = c.Wait()
-	return d, rss
+	return d, vmHWM(pid)
 }
 
 func vmHWM(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		fail(fmt.Errorf("peak RSS of %d: %w", pid, err))
+	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				fail(fmt.Errorf("VmHWM of %d: %q", pid, v))
+			}
 			return n
 		}
 	}
-	return -1
+	fail(fmt.Errorf("no VmHWM in /proc/%d/status", pid))
+	return 0
 }
 
-// reap times how long the init takes to reap n orphans (measured by the probe).
-func reap(in initDef, probe string, n int) time.Duration {
-	c := exec.Command("unshare", unshareArgs(in.argv(in.path, []string{probe, "orphans", strconv.Itoa(n)}))...)
-	out, err := c.Output()
+// reap times how long the init takes to reap n orphans (the probe measures
+// it) and returns the init's VmHWM in KiB afterwards.
+func reap(in initDef, probe string, n int) (time.Duration, int64) {
+	c, r, stdin := start(in.argv(in.path, []string{probe, "orphans", strconv.Itoa(n)}), true)
+	defer func() { stdin.Close(); _ = c.Wait(); r.f.Close() }()
+	pid := pid1(c.Process.Pid)
+	l, err := r.line(90 * time.Second)
 	if err != nil {
-		fail(fmt.Errorf("%s reap: %w", in.name, err))
+		_ = c.Process.Kill()
+		fail(fmt.Errorf("%s reap: no result within 90 s: %w", in.name, err))
 	}
-	ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	ns, err := strconv.ParseInt(l, 10, 64)
 	if err != nil {
-		fail(fmt.Errorf("%s reap: %q", in.name, out))
+		fail(fmt.Errorf("%s reap: probe printed %q", in.name, l))
 	}
-	return time.Duration(ns)
+	return time.Duration(ns), vmHWM(pid)
 }
+
+// binary returns a file's size and how it is linked.
+func binary(path string) (int64, string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		fail(err)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		fail(fmt.Errorf("%s: %w", path, err))
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			libs, _ := f.ImportedLibraries()
+			return fi.Size(), "dynamic (" + strings.Join(libs, ", ") + ")"
+		}
+	}
+	return fi.Size(), "static"
+}
+
+const seedJob = `name=$1 log=$2
+trap 'echo "$name got-SIGTERM" >>"$log"; sleep 1; echo "$name cleanup-done" >>"$log"; exit 0' TERM
+echo "$name running" >>"$log"
+while :; do sleep 0.05; done
+`
 
 type seedResult struct {
-	total                          time.Duration
-	workerDone, daemonDone, killed bool
+	total        time.Duration
+	termed, done [2]bool // worker, daemon
+	killed       bool
 }
 
-// seedScenario stops a shell with a worker and a setsid daemon the way the
-// kubelet does, with grace period 10 s, under the given PID 1 prefix.
+func seedTable(graceful string) {
+	fmt.Println("\n### Seed scenario: shell as the main process with a worker and a setsid daemon, grace period 10 s")
+	fmt.Println()
+	fmt.Println("`sh -c 'sh job.sh worker & setsid sh job.sh daemon & wait'`; each job traps TERM and needs 1 s of cleanup; its trap logs first, but a shell runs a trap only when its foreground command (a 50 ms sleep) ends, so a job killed within that moment never logs. SIGTERM goes to PID 1; if the namespace still exists after 10 s, PID 1 gets SIGKILL as the kubelet would send it, and the kernel kills the rest. The total ends when the namespace is empty.")
+	fmt.Println()
+	fmt.Println("| PID 1 | total | worker: TERM trap ran / cleanup finished | daemon: TERM trap ran / cleanup finished | SIGKILLed at 10 s |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, c := range []struct {
+		name   string
+		prefix []string
+	}{
+		{"graceful-init --grace-period=10s", []string{graceful, "--grace-period=10s", "--"}},
+		{"tini -g", []string{"/usr/bin/tini", "-g", "--"}},
+		{"tini", []string{"/usr/bin/tini", "--"}},
+		{"sh (no init)", nil},
+	} {
+		progress("seed scenario under %s", c.name)
+		r := seedScenario(c.prefix)
+		fmt.Printf("| %s | %s | %s / %s | %s / %s | %s |\n", c.name, ms(r.total),
+			yes(r.termed[0]), yes(r.done[0]), yes(r.termed[1]), yes(r.done[1]), yes(r.killed))
+	}
+}
+
+// seedScenario stops the seed workload the way the kubelet does, with grace
+// period 10 s, under the given PID 1 prefix (nil: the shell is PID 1).
 func seedScenario(prefix []string) seedResult {
 	dir, err := os.MkdirTemp("", "benchinit-seed")
 	if err != nil {
@@ -237,24 +411,25 @@ func seedScenario(prefix []string) seedResult {
 	defer os.RemoveAll(dir)
 	log := filepath.Join(dir, "log")
 	job := filepath.Join(dir, "job.sh")
-	_ = os.WriteFile(job, []byte(`name=$1 log=$2
-trap 'echo "$name got-SIGTERM" >>"$log"; sleep 1; echo "$name cleanup-done" >>"$log"; exit 0' TERM
-echo "$name running" >>"$log"
-while :; do sleep 0.05; done
-`), 0o644)
+	if err := os.WriteFile(job, []byte(seedJob), 0o644); err != nil {
+		fail(err)
+	}
 	script := fmt.Sprintf("sh %s worker %s & setsid sh %s daemon %s & wait", job, log, job, log)
-	argv := append(slices.Clone(prefix), "/bin/sh", "-c", script)
-	c := exec.Command("unshare", unshareArgs(argv)...)
+	c := inNamespace(append(slices.Clone(prefix), "/bin/sh", "-c", script))
+	c.Stderr = io.Discard
 	if err := c.Start(); err != nil {
 		fail(err)
 	}
 	pid := pid1(c.Process.Pid)
-	for i := 0; i < 1000; i++ {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		b, _ := os.ReadFile(log)
 		if strings.Count(string(b), "running") >= 2 {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		if time.Now().After(deadline) {
+			_ = c.Process.Kill()
+			fail(errors.New("seed scenario: the jobs did not start within 10 s"))
+		}
 	}
 	done := make(chan struct{})
 	go func() { _ = c.Wait(); close(done) }()
@@ -270,54 +445,38 @@ while :; do sleep 0.05; done
 	}
 	r.total = time.Since(start)
 	b, _ := os.ReadFile(log)
-	r.workerDone = strings.Contains(string(b), "worker cleanup-done")
-	r.daemonDone = strings.Contains(string(b), "daemon cleanup-done")
+	for i, who := range []string{"worker", "daemon"} {
+		r.termed[i] = strings.Contains(string(b), who+" got-SIGTERM")
+		r.done[i] = strings.Contains(string(b), who+" cleanup-done")
+	}
 	return r
 }
 
-// early sends SIGTERM d after the init's exec is visible, n times, and
-// counts: forwarded (the child, sleep 1, died of it: 143), the Go runtime's
-// exit 2, and lost (the child slept to the end: 0).
-func early(in initDef, d time.Duration, n int) (forwarded, exit2, lost int) {
-	for i := 0; i < n; i++ {
-		c := exec.Command("unshare", unshareArgs(in.argv(in.path, []string{"/bin/sleep", "1"}))...)
-		if err := c.Start(); err != nil {
-			fail(err)
-		}
-		pid := 0
-		for ; pid == 0; time.Sleep(20 * time.Microsecond) {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", c.Process.Pid, c.Process.Pid))
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				p, _ := strconv.Atoi(f[0])
-				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); exe == in.path {
-					pid = p
-				}
-			}
-		}
-		time.Sleep(d)
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		_ = c.Wait()
-		switch c.ProcessState.ExitCode() {
-		case 143:
-			forwarded++
-		case 2:
-			exit2++
-		case 0:
-			lost++
-		}
+func yes(b bool) string {
+	if b {
+		return "yes"
 	}
-	return forwarded, exit2, lost
+	return "no"
 }
 
-// pct returns the p-th percentile.
+// pct returns the p-th percentile (nearest rank).
 func pct(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
-	i := (len(s) - 1) * p / 100
-	return s[i]
+	return s[(len(s)-1)*p/100]
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
+func mean(d []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return sum / time.Duration(len(d))
+}
+
+func msf(d time.Duration) float64 { return float64(d) / 1e6 }
+func ms(d time.Duration) string   { return fmt.Sprintf("%.3f ms", msf(d)) }
+func us(d time.Duration) string   { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
 
 func kib(k int64) string {
 	if k >= 1024 {
