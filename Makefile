@@ -79,3 +79,4 @@ test: lint verify-generated build envtest-bin tools ## Run every test (needs roo
 fuzz: ## Short fuzz runs of every fuzz target.
 	go test ./pkg/initflags -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	go test ./pkg/decision -run '^$$' -fuzz FuzzDecide -fuzztime $(FUZZTIME)
+	go test ./pkg/admission/handlerfuzz -run '^$$' -fuzz FuzzHandle -fuzztime $(FUZZTIME)

@@ -36,6 +36,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -190,6 +191,13 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		result = metrics.ResultUnchanged
 		log.Info("not injected: rewrite refused the pod", "reason", d.Reason, "error", err.Error())
 		return admission.Allowed("graceful: pod left unchanged").WithWarnings(append(warnings, fmt.Sprintf("graceful: pod left unchanged: %v", err))...)
+	}
+	if equality.Semantic.DeepEqual(pod, out) {
+		// No patch at all: a re-encoded pod differs from the raw one in
+		// empty fields, and a patch would also trigger reinvocation.
+		result = metrics.ResultUnchanged
+		log.Info("not injected: nothing to wrap", "reason", d.Reason, "warnings", len(warnings))
+		return admission.Allowed("graceful: nothing to wrap").WithWarnings(warnings...)
 	}
 	// Patch against the pod as the API server sent it; only the namespace was
 	// filled in above, which the rewrite never touches, so put it back.
