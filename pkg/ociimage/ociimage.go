@@ -62,8 +62,9 @@ func Build(s Spec) (v1.Image, error) {
 			return nil, fmt.Errorf("image layer: %w", err)
 		}
 	}
-	for dst, src := range map[string]string{contract.ImageInitPath: s.InitBinary, contract.ImageWebhookPath: s.WebhookBinary} {
-		if err := addFile(tw, strings.TrimPrefix(dst, "/"), src, epoch); err != nil {
+	// A fixed order: the same binaries must give the same layer digest.
+	for _, f := range []struct{ dst, src string }{{contract.ImageInitPath, s.InitBinary}, {contract.ImageWebhookPath, s.WebhookBinary}} {
+		if err := addFile(tw, strings.TrimPrefix(f.dst, "/"), f.src, epoch); err != nil {
 			return nil, err
 		}
 	}
