@@ -43,6 +43,7 @@ type results struct {
 	latency []time.Duration
 	reap    []time.Duration
 	rssKiB  int64
+	dropped int // signals lost right after the child started
 }
 
 func main() {
@@ -93,8 +94,9 @@ func main() {
 	progress("signal-forward latency: %d SIGUSR1 per init in %d namespaces each", *nSig, *rounds)
 	for r := 0; r < *rounds; r++ {
 		for j, in := range inits {
-			lat, rss := latency(in, *probe, *nSig / *rounds)
+			lat, rss, dropped := latency(in, *probe, *nSig / *rounds)
 			res[j].latency = append(res[j].latency, lat...)
+			res[j].dropped += dropped
 			res[j].rssKiB = max(res[j].rssKiB, rss)
 		}
 	}
@@ -117,14 +119,14 @@ func main() {
 	}
 
 	fmt.Printf("\n### Signal forwarding, reaping, memory, size\n\n")
-	fmt.Printf("Latency: kill(init, SIGUSR1) to the child's handler, %d samples. Reaping: %d zombie orphans handed to the init at once until the last is reaped, median of %d runs (min–max). RSS: the init's VmHWM after those runs.\n\n", *nSig, *orphans, *reapRuns)
-	fmt.Println("| init | forward p50 | forward p99 | reap | peak RSS | binary | linking |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Printf("Latency: kill(init, SIGUSR1) to the child's handler, %d samples; \"lost at start\": of the first SIGUSR1 of each namespace, sent as soon as the child printed its first line, how many the init lost (%d namespaces). Reaping: %d zombie orphans handed to the init at once until the last is reaped, median of %d runs (min–max). RSS: the init's VmHWM after those runs.\n\n", *nSig, *rounds, *orphans, *reapRuns)
+	fmt.Println("| init | forward p50 | forward p99 | lost at start | reap | peak RSS | binary | linking |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for j, in := range inits {
 		r := res[j]
 		size, link := binary(in.path)
-		fmt.Printf("| %s | %s | %s | %s (%s–%s) | %s | %s | %s |\n", in.name,
-			us(pct(r.latency, 50)), us(pct(r.latency, 99)),
+		fmt.Printf("| %s | %s | %s | %d | %s (%s–%s) | %s | %s | %s |\n", in.name,
+			us(pct(r.latency, 50)), us(pct(r.latency, 99)), r.dropped,
 			ms(pct(r.reap, 50)), ms(slices.Min(r.reap)), ms(slices.Max(r.reap)),
 			kib(r.rssKiB), kib(size/1024), link)
 	}
@@ -159,6 +161,12 @@ func header() {
 	fmt.Printf("- kernel %s, %d CPUs (nproc), load average at the start: %s\n", unix.ByteSliceToString(u.Release[:]), nproc(), loadavg())
 	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Package} ${Version}, ", "tini", "dumb-init", "catatonit").Output(); err == nil {
 		fmt.Printf("- Debian packages: %s\n", strings.TrimSuffix(string(out), ", "))
+	}
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		// Field 19 is the nice value; the command name before it may hold spaces.
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 17 {
+			fmt.Printf("- harness and inits ran at nice %s\n", f[16])
+		}
 	}
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		fmt.Printf("- graceful-init from commit %s\n", strings.TrimSpace(string(out)))
@@ -282,13 +290,28 @@ func start(argv []string, in bool) (*exec.Cmd, lineReader, *os.File) {
 
 // latency sends SIGUSR1 to the init n times, each after the previous one
 // arrived, and times until the child's handler runs (the probe prints
-// CLOCK_MONOTONIC from the handler). It also returns the init's VmHWM in KiB.
-func latency(in initDef, probe string, n int) ([]time.Duration, int64) {
+// CLOCK_MONOTONIC from the handler). It also returns the init's VmHWM in KiB
+// and how many signals sent as soon as the child ran were lost.
+func latency(in initDef, probe string, n int) ([]time.Duration, int64, int) {
 	c, r, _ := start(in.argv(in.path, []string{probe, "latency"}), false)
 	defer func() { _ = c.Process.Kill(); _ = c.Wait(); r.f.Close() }()
 	pid := pid1(c.Process.Pid)
 	if l, err := r.line(10 * time.Second); err != nil || l != "ready" {
 		fail(fmt.Errorf("%s: probe not ready: %q %v", in.name, l, err))
+	}
+	// The first signal goes out as soon as the child runs: an init that is
+	// not yet catching it loses it (tries after 200 ms of silence).
+	dropped := 0
+	for ; ; dropped++ {
+		if dropped == 25 {
+			fail(fmt.Errorf("%s: 25 SIGUSR1 in 5 s, none forwarded", in.name))
+		}
+		if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+			fail(fmt.Errorf("%s: kill: %w", in.name, err))
+		}
+		if _, err := r.line(200 * time.Millisecond); err == nil {
+			break
+		}
 	}
 	d := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
@@ -307,7 +330,7 @@ func latency(in initDef, probe string, n int) ([]time.Duration, int64) {
 		}
 		d = append(d, time.Duration(t1-t0))
 	}
-	return d, vmHWM(pid)
+	return d, vmHWM(pid), dropped
 }
 
 func vmHWM(pid int) int64 {
