@@ -7,7 +7,7 @@ LDFLAGS := -s -w -checklinkname=0 -X github.com/graceful-dev/graceful/pkg/versio
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
-# etcd and kube-apiserver for envtest, built from the Go module proxy by hack/envtest-binaries.sh
+# etcd and kube-apiserver for envtest, built from the Go module proxy by hack/k8s-binaries.sh
 export KUBEBUILDER_ASSETS ?= $(BIN)/k8s
 FUZZTIME ?= 10s
 
