@@ -80,3 +80,22 @@ fuzz: ## Short fuzz runs of every fuzz target.
 	go test ./pkg/initflags -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	go test ./pkg/decision -run '^$$' -fuzz FuzzDecide -fuzztime $(FUZZTIME)
 	go test ./pkg/admission/handlerfuzz -run '^$$' -fuzz FuzzHandle -fuzztime $(FUZZTIME)
+
+##@ Local cluster and e2e
+CLUSTER_DIR ?= /var/lib/graceful-cluster
+E2E_REGISTRY ?= 10.200.0.2:5000
+
+.PHONY: cluster-up
+cluster-up: ## Bring up the local single-node cluster in its own network namespace (root; see docs/e2e.md).
+	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster (keeps its state for a fast restart; hack/cluster/down.sh --purge removes it).
+	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/down.sh
+
+.PHONY: test-e2e
+test-e2e: build ## End-to-end tests on $$KUBECONFIG, or on the local cluster (brought up, left up).
+	@if [ -z "$$KUBECONFIG" ]; then GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh || exit 1; fi; \
+	export KUBECONFIG=$${KUBECONFIG:-$(CLUSTER_DIR)/admin.kubeconfig}; \
+	E2E_REGISTRY=$(E2E_REGISTRY) GRACEFUL_INIT=$(BIN)/graceful-init GRACEFUL_WEBHOOK=$(BIN)/graceful-webhook \
+	E2E_REPORT=$(BIN)/e2e-report.txt go test -tags e2e -count=1 -timeout 20m -v ./test/e2e/
