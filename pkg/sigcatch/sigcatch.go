@@ -9,11 +9,13 @@
 // wrong code. Importing this package first shrinks that window to the runtime's
 // own start-up; signals caught here wait in C until the supervisor reads them.
 //
-// Signals inherited as ignored are respected: the Go runtime exposes the
+// Signals inherited as ignored are respected: the Go runtime keeps the
 // inherited SIG_IGN of SIGHUP and SIGINT (the ones shells set for background
 // jobs and nohup), and those stay ignored, uncaught and so ignored in the
-// child as well. The blocked mask needs nothing: the runtime restores it in
-// every forked child.
+// child as well. Every other signal inherited as ignored is handled by the
+// runtime all the same and would reach a forked child as SIG_DFL: the child
+// then starts through the handoff (see HandoffArg), which ignores them again
+// before it execs. The blocked mask is read back with InitialMask.
 package sigcatch
 
 import (
@@ -41,6 +43,9 @@ var Ignored []syscall.Signal
 var early = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGABRT, syscall.SIGSYS, syscall.SIGCHLD}
 
 func init() {
+	if len(os.Args) > 1 && os.Args[1] == HandoffArg {
+		handoff(os.Args[2:]) // never returns
+	}
 	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
 		if signal.Ignored(s) {
 			Ignored = append(Ignored, s)

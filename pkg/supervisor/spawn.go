@@ -25,26 +25,50 @@ type StartError struct {
 
 func (e *StartError) Error() string { return e.Msg }
 
+// ChildSignals is the signal state a command starts with.
+type ChildSignals struct {
+	// Mask, when not nil, is the blocked signal mask: the one the init itself
+	// was started with (sigcatch.InitialMask).
+	Mask *unix.Sigset_t
+	// Ignore are the signals (bit N-1 for signal N) the command must start
+	// ignoring although a forked child gets them at SIG_DFL, because the Go
+	// runtime handles them (sigcatch.RestoreInChild).
+	Ignore uint64
+	// Handoff, used when Ignore is not zero, returns the arguments of a
+	// re-exec of this binary that ignores those signals, sets the mask and
+	// execs path with argv (sigcatch.HandoffArgv).
+	Handoff func(ignore uint64, mask unix.Sigset_t, path string, argv []string) []string
+}
+
+// selfExe is the running binary, re-executed for the signal handoff.
+const selfExe = "/proc/self/exe"
+
 // Start runs argv as a child in a new process group (the foreground group when
 // stdin is a terminal) and returns its pid, which is also the group's id.
-// The child inherits the environment, stdio, and the signal mask; the Go
-// runtime resets the handlers it installed, so it starts with default
-// dispositions except for signals the init itself was started ignoring.
+// The child inherits the environment and stdio, and starts with the signal
+// state sig describes: the Go runtime resets the handlers it installed, so
+// without sig.Ignore it starts with default dispositions except for the
+// signals the runtime left alone (SIGHUP/SIGINT inherited ignored, signals it
+// has no handler for).
 //
-// mask, when not nil, is the signal mask the child starts with. The Go runtime
-// unblocks some signals on all its threads and a forked child inherits the
-// forking thread's mask, so the fork happens on a locked thread that holds
-// mask for that moment only.
-func Start(argv []string, mask *unix.Sigset_t) (int, error) {
+// The Go runtime unblocks some signals on all its threads and a forked child
+// inherits the forking thread's mask, so with sig.Mask the fork happens on a
+// locked thread that holds that mask for the moment of the fork only.
+// With sig.Ignore the child is this binary's handoff, which restores the
+// ignored signals and the mask itself and then execs argv (the direct fork
+// is kept for the common case because it is a Go runtime start faster).
+// A failed exec in the handoff ends it with 127 (not found) or 126, as a
+// direct start would report.
+func Start(argv []string, sig ChildSignals) (int, error) {
 	path, err := lookPath(argv[0])
 	if err != nil {
 		return 0, err
 	}
-	if mask != nil {
+	if sig.Mask != nil {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		var old unix.Sigset_t
-		if err := unix.PthreadSigmask(unix.SIG_SETMASK, mask, &old); err != nil {
+		if err := unix.PthreadSigmask(unix.SIG_SETMASK, sig.Mask, &old); err != nil {
 			return 0, fmt.Errorf("set signal mask for the child: %w", err)
 		}
 		defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) //nolint:errcheck // restoring a mask read a moment ago
@@ -54,11 +78,21 @@ func Start(argv []string, mask *unix.Sigset_t) (int, error) {
 		attr.Foreground = true
 		attr.Ctty = 0
 	}
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2},
-		Sys:   attr,
-	})
+	procAttr := &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2}, Sys: attr}
+	if sig.Ignore != 0 && sig.Handoff != nil {
+		var mask unix.Sigset_t
+		if sig.Mask != nil {
+			mask = *sig.Mask
+		} else if err := unix.PthreadSigmask(unix.SIG_BLOCK, nil, &mask); err != nil {
+			return 0, fmt.Errorf("read signal mask for the child: %w", err)
+		}
+		pid, err := syscall.ForkExec(selfExe, sig.Handoff(sig.Ignore, mask, path, argv), procAttr)
+		if err != nil {
+			return 0, &StartError{Code: 126, Msg: fmt.Sprintf("exec %q: start it through %s to restore its ignored signals: %v", argv[0], selfExe, err)}
+		}
+		return pid, nil
+	}
+	pid, err := syscall.ForkExec(path, argv, procAttr)
 	if err != nil {
 		return 0, execError(argv[0], path, err)
 	}

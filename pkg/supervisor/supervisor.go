@@ -55,9 +55,9 @@ func DrainFor(drain, budget time.Duration) time.Duration {
 
 // Supervisor runs one command. Create it with New.
 type Supervisor struct {
-	// Mask, when set before Run, is the signal mask the command starts with:
-	// the one the init itself was started with (see sigcatch.InitialMask).
-	Mask *unix.Sigset_t
+	// Signals, set before Run, is the signal state the command starts with:
+	// the one the init itself was started with (see package sigcatch).
+	Signals ChildSignals
 	// AfterStart, when set, runs once the command has started.
 	AfterStart func()
 
@@ -98,7 +98,7 @@ func (s *Supervisor) Run() int {
 		s.log.errorf("%v", err)
 		return 1
 	}
-	pid, err := Start(s.cfg.Argv, s.Mask)
+	pid, err := Start(s.cfg.Argv, s.Signals)
 	if err != nil {
 		s.log.errorf("%v", err)
 		var se *StartError
@@ -112,7 +112,11 @@ func (s *Supervisor) Run() int {
 		s.AfterStart()
 	}
 	s.names[pid] = strings.Join(s.cfg.Argv, " ")
-	s.log.debugf("started pid %d: %s", pid, s.names[pid])
+	if s.Signals.Ignore != 0 {
+		s.log.debugf("started pid %d: %s (through the handoff, to keep ignored signals %#x)", pid, s.names[pid], s.Signals.Ignore)
+	} else {
+		s.log.debugf("started pid %d: %s", pid, s.names[pid])
+	}
 
 	var drainC, killC <-chan time.Time
 	for {

@@ -1,6 +1,7 @@
 package init_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -291,33 +292,55 @@ func TestNoLostExitStatus(t *testing.T) {
 
 // 9. The child starts with the signal mask and ignored signals the init got.
 // The child is grep, a C program: a Go child would report its own runtime's
-// changes to the mask.
+// changes to the mask. Two cases: only SIGINT ignored, which the Go runtime
+// leaves ignored, so the child is forked directly; and SIGUSR1, SIGPIPE and
+// SIGCHLD ignored too, which the runtime handles and a forked child would
+// get at SIG_DFL, so the child starts through the handoff re-exec. SIGTSTP is
+// one the runtime leaves alone until it is caught.
 func TestChildInheritsSignalState(t *testing.T) {
-	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
-			launch := []string{probeBin, "launch", "-ignore", "INT", "-block", "TERM", "--", initBin, "--", "/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"}
-			var cmd *exec.Cmd
-			if m == pid1 {
-				cmd = exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc"}, launch...)...)
-			} else {
-				cmd = exec.Command(launch[0], launch[1:]...)
-			}
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("%v: %s", err, out)
-			}
-			got := strings.Join(strings.Fields(string(out)), " ")
-			// The launcher adds SIGINT (bit 1) to what it inherited from this
-			// test (which may already ignore, say, signal 32) and sets the mask
-			// to exactly SIGTERM (bit 14).
-			wantIgn := fmt.Sprintf("SigIgn: %016x", inheritedIgnored(t)|1<<(syscall.SIGINT-1))
-			wantBlk := fmt.Sprintf("SigBlk: %016x", 1<<(syscall.SIGTERM-1))
-			if !strings.Contains(got, wantIgn) || !strings.Contains(got, wantBlk) {
-				t.Errorf("child's signal state: %s\nwant %s and %s", got, wantIgn, wantBlk)
-			}
-		})
+	for _, tc := range []struct {
+		name, ignore, block string
+		ignored, blocked    uint64
+		handoff             bool
+	}{
+		{"direct", "INT", "TERM", sigbit(syscall.SIGINT), sigbit(syscall.SIGTERM), false},
+		{"handoff", "INT,USR1,PIPE,CHLD,TSTP", "TERM,USR2,HUP",
+			sigbit(syscall.SIGINT) | sigbit(syscall.SIGUSR1) | sigbit(syscall.SIGPIPE) | sigbit(syscall.SIGCHLD) | sigbit(syscall.SIGTSTP),
+			sigbit(syscall.SIGTERM) | sigbit(syscall.SIGUSR2) | sigbit(syscall.SIGHUP), true},
+	} {
+		for _, m := range modes {
+			t.Run(tc.name+"/"+string(m), func(t *testing.T) {
+				launch := []string{probeBin, "launch", "-ignore", tc.ignore, "-block", tc.block, "--", initBin, "-vvv", "--", "/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"}
+				var cmd *exec.Cmd
+				if m == pid1 {
+					cmd = exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc"}, launch...)...)
+				} else {
+					cmd = exec.Command(launch[0], launch[1:]...)
+				}
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("%v: %s%s", err, out, stderr.String())
+				}
+				got := strings.Join(strings.Fields(string(out)), " ")
+				// The launcher adds its signals to what it inherited from
+				// this test (which may already ignore, say, signal 32) and
+				// sets the mask to exactly its own.
+				wantIgn := fmt.Sprintf("SigIgn: %016x", inheritedIgnored(t)|tc.ignored)
+				wantBlk := fmt.Sprintf("SigBlk: %016x", tc.blocked)
+				if !strings.Contains(got, wantIgn) || !strings.Contains(got, wantBlk) {
+					t.Errorf("child's signal state: %s\nwant %s and %s", got, wantIgn, wantBlk)
+				}
+				if via := strings.Contains(stderr.String(), "through the handoff"); via != tc.handoff {
+					t.Errorf("started through the handoff: %v, want %v; log:\n%s", via, tc.handoff, stderr.String())
+				}
+			})
+		}
 	}
 }
+
+func sigbit(s syscall.Signal) uint64 { return 1 << (s - 1) }
 
 // 10. A SIGTERM in the first milliseconds is neither lost nor answered with
 // the Go runtime's exit code 2. graceful-init catches SIGTERM from a package
@@ -471,11 +494,21 @@ func TestExecFailures(t *testing.T) {
 	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	nointerp := filepath.Join(dir, "nointerp")
+	if err := os.WriteFile(nointerp, []byte("#!/no/such/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(garbage, []byte("neither ELF nor script\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
 		want []string
 	}{
+		{[]string{"--", garbage}, 126, []string{garbage, "exec format error"}},
+		{[]string{"--", nointerp}, 127, []string{nointerp, "no such file"}},
 		{[]string{"--", "no-such-program"}, 127, []string{`"no-such-program"`, "not found in PATH=/usr/bin:/bin"}},
 		{[]string{"--", noexec}, 126, []string{noexec, "not executable"}},
 		{[]string{"--", dir}, 126, []string{dir, "directory"}},
@@ -501,6 +534,29 @@ func TestExecFailures(t *testing.T) {
 				if !strings.Contains(string(out), w) {
 					t.Errorf("%s %v: output %q does not say %q", m, tc.args, out, w)
 				}
+			}
+		}
+	}
+	// The same exec failures when the child starts through the signal
+	// handoff (SIGUSR1 inherited ignored): the exec then fails in the re-exec.
+	for _, tc := range []struct {
+		prog string
+		code int
+		want []string
+	}{
+		{garbage, 126, []string{garbage, "exec format error"}},
+		{nointerp, 127, []string{nointerp, "no such file"}},
+		{"no-such-program", 127, []string{`"no-such-program"`, "not found in PATH=/usr/bin:/bin"}},
+	} {
+		cmd := exec.Command(probeBin, "launch", "-ignore", "USR1", "--", initBin, "-vvv", "--", tc.prog)
+		cmd.Env = append(os.Environ(), "PATH=/usr/bin:/bin")
+		out, _ := cmd.CombinedOutput()
+		if got := cmd.ProcessState.ExitCode(); got != tc.code {
+			t.Errorf("handoff %s: exit %d, want %d; output %s", tc.prog, got, tc.code, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("handoff %s: output %q does not say %q", tc.prog, out, w)
 			}
 		}
 	}

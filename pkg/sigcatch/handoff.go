@@ -1,0 +1,121 @@
+//go:build linux && (amd64 || arm64)
+
+package sigcatch
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// HandoffArg, as os.Args[1], makes graceful-init a handoff: a short-lived
+// re-exec of its own binary that puts back the signal dispositions the init
+// inherited and then execs the command in its place.
+//
+// Why: after fork, the Go runtime resets every signal it handles to SIG_DFL
+// (runtime.clearSignalHandlers) before the child execs, and it handles nearly
+// every signal from start-up whether or not the program asked for them. A
+// command whose init was started with, say, SIGPIPE or SIGUSR1 ignored would
+// therefore start with them at their default action. execve keeps SIG_IGN and
+// the blocked mask, so the handoff sets both on its locked thread and execs:
+// the command starts with exactly the state the init was started with.
+// The init uses the handoff only when such a signal exists (RestoreInChild is
+// not zero); otherwise it forks the command directly, which is faster.
+//
+// Arguments: HandoffArg IGNORED MASK PATH ARGV0 [ARGS...], with IGNORED and
+// MASK hexadecimal bit sets (bit N-1 for signal N).
+const HandoffArg = "--graceful-internal-handoff"
+
+//go:linkname runtimeFwdSig runtime.fwdSig
+var runtimeFwdSig [65]uintptr
+
+//go:linkname runtimeHandlingSig runtime.handlingSig
+var runtimeHandlingSig [65]uint32
+
+const sigIgn = 1 // SIG_IGN
+
+// RestoreInChild returns the signals (bit N-1 for signal N) that the process
+// was started with ignored but that the Go runtime now handles, and that a
+// forked child would therefore start with at their default action.
+// Signals the runtime left alone (SIGHUP and SIGINT when inherited ignored,
+// and those it has no handler for) are inherited by the child as they are.
+func RestoreInChild() uint64 {
+	var set uint64
+	for s := 1; s < len(runtimeFwdSig); s++ {
+		if s == int(syscall.SIGKILL) || s == int(syscall.SIGSTOP) {
+			continue
+		}
+		if runtimeFwdSig[s] == sigIgn && runtimeHandlingSig[s] != 0 {
+			set |= 1 << (s - 1)
+		}
+	}
+	return set
+}
+
+// HandoffArgv is the argument vector for the handoff that starts argv (found
+// at path) with the signals in ignored set to SIG_IGN and the blocked mask.
+func HandoffArgv(ignored uint64, mask unix.Sigset_t, path string, argv []string) []string {
+	return append([]string{"graceful-init", HandoffArg,
+		strconv.FormatUint(ignored, 16), strconv.FormatUint(mask.Val[0], 16), path}, argv...)
+}
+
+// sigactiont is the kernel's struct sigaction on amd64 and arm64.
+type sigactiont struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+// handoff runs in place of the init when os.Args[1] is HandoffArg; it never
+// returns. A failed exec exits like a shell: 127 when the file is gone, 126
+// otherwise.
+func handoff(args []string) {
+	if len(args) < 4 {
+		handoffFail(2, "handoff: want IGNORED MASK PATH ARGV0 [ARGS...]", nil)
+	}
+	ignored, err1 := strconv.ParseUint(args[0], 16, 64)
+	mask, err2 := strconv.ParseUint(args[1], 16, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		handoffFail(2, "handoff: bad signal sets", err)
+	}
+	path, argv := args[2], args[3:]
+	// The mask is per thread and execve keeps the calling thread's: lock
+	// this goroutine to the thread that sets the mask and execs.
+	runtime.LockOSThread()
+	for s := 1; s <= 64; s++ {
+		if ignored&(1<<(s-1)) == 0 {
+			continue
+		}
+		// A raw sigaction: signal.Ignore skips SIGPROF and only knows the
+		// signals the runtime lets programs catch.
+		act := sigactiont{handler: sigIgn}
+		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 {
+			handoffFail(126, "handoff: ignore signal "+strconv.Itoa(s), e)
+		}
+	}
+	var set unix.Sigset_t
+	set.Val[0] = mask
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &set, nil); err != nil {
+		handoffFail(126, "handoff: set signal mask", err)
+	}
+	err := syscall.Exec(path, argv, os.Environ())
+	code := 126
+	if errors.Is(err, syscall.ENOENT) {
+		code = 127
+	}
+	handoffFail(code, "exec "+strconv.Quote(argv[0])+" ("+path+")", err)
+}
+
+func handoffFail(code int, msg string, err error) {
+	if err != nil {
+		msg += ": " + err.Error()
+	}
+	os.Stderr.WriteString("graceful-init: error: " + msg + "\n")
+	os.Exit(code)
+}
