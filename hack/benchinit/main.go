@@ -31,6 +31,7 @@ type initDef struct {
 	name string
 	path string
 	argv func(path string, cmd []string) []string
+	env  []string // added to the environment, for diagnostic variants
 }
 
 func dashdash(p string, cmd []string) []string {
@@ -55,6 +56,7 @@ func main() {
 	orphans := flag.Int("orphans", 10000, "orphans to reap")
 	reapRuns := flag.Int("reap-runs", 5, "reaping runs per init (median reported)")
 	seed := flag.Bool("seed", true, "also time the seed scenario")
+	variant := flag.Bool("gomaxprocs1", false, "also measure graceful-init with GOMAXPROCS=1 (a diagnostic row)")
 	flag.Parse()
 	if *nStart < 1 || *nSig < *rounds || *rounds < 1 || *orphans < 1 || *reapRuns < 1 {
 		fail(errors.New("-n-start, -rounds, -orphans and -reap-runs must be at least 1, -n-signal at least -rounds"))
@@ -64,11 +66,14 @@ func main() {
 	}
 
 	inits := []initDef{
-		{"graceful-init", *graceful, dashdash},
-		{"tini", "/usr/bin/tini", dashdash},
-		{"tini-static", "/usr/bin/tini-static", dashdash},
-		{"dumb-init", "/usr/bin/dumb-init", func(p string, cmd []string) []string { return append([]string{p}, cmd...) }},
-		{"catatonit", "/usr/bin/catatonit", dashdash},
+		{"graceful-init", *graceful, dashdash, nil},
+		{"tini", "/usr/bin/tini", dashdash, nil},
+		{"tini-static", "/usr/bin/tini-static", dashdash, nil},
+		{"dumb-init", "/usr/bin/dumb-init", func(p string, cmd []string) []string { return append([]string{p}, cmd...) }, nil},
+		{"catatonit", "/usr/bin/catatonit", dashdash, nil},
+	}
+	if *variant {
+		inits = append(inits, initDef{"graceful-init GOMAXPROCS=1", *graceful, dashdash, []string{"GOMAXPROCS=1"}})
 	}
 	for _, p := range []string{*probe, "/bin/true"} {
 		if _, err := os.Stat(p); err != nil {
@@ -212,19 +217,22 @@ func loadavg() string {
 
 // inNamespace returns the command that runs argv as PID 1 of a new PID
 // namespace, killed with the harness.
-func inNamespace(argv []string) *exec.Cmd {
+func inNamespace(argv []string, env ...string) *exec.Cmd {
 	c := exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child"}, argv...)...)
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if len(env) > 0 {
+		c.Env = append(os.Environ(), env...)
+	}
 	return c
 }
 
 // startupOnce times one `unshare ... INIT -- /bin/true` (bare /bin/true for nil).
 func startupOnce(in *initDef) time.Duration {
-	cmd := []string{"/bin/true"}
+	cmd, env := []string{"/bin/true"}, []string(nil)
 	if in != nil {
-		cmd = in.argv(in.path, cmd)
+		cmd, env = in.argv(in.path, cmd), in.env
 	}
-	c := inNamespace(cmd)
+	c := inNamespace(cmd, env...)
 	start := time.Now()
 	if err := c.Run(); err != nil {
 		fail(fmt.Errorf("startup %v: %w", cmd, err))
@@ -265,8 +273,8 @@ func (l lineReader) line(timeout time.Duration) (string, error) {
 
 // start runs argv in a new namespace with its stdout (and, when in is not
 // nil, its stdin) on pipes.
-func start(argv []string, in bool) (*exec.Cmd, lineReader, *os.File) {
-	c := inNamespace(argv)
+func start(argv []string, in bool, env []string) (*exec.Cmd, lineReader, *os.File) {
+	c := inNamespace(argv, env...)
 	r, w, err := os.Pipe()
 	if err != nil {
 		fail(fmt.Errorf("stdout pipe: %w", err))
@@ -293,7 +301,7 @@ func start(argv []string, in bool) (*exec.Cmd, lineReader, *os.File) {
 // CLOCK_MONOTONIC from the handler). It also returns the init's VmHWM in KiB
 // and how many signals sent as soon as the child ran were lost.
 func latency(in initDef, probe string, n int) ([]time.Duration, int64, int) {
-	c, r, _ := start(in.argv(in.path, []string{probe, "latency"}), false)
+	c, r, _ := start(in.argv(in.path, []string{probe, "latency"}), false, in.env)
 	defer func() { _ = c.Process.Kill(); _ = c.Wait(); r.f.Close() }()
 	pid := pid1(c.Process.Pid)
 	if l, err := r.line(10 * time.Second); err != nil || l != "ready" {
@@ -354,7 +362,7 @@ func vmHWM(pid int) int64 {
 // reap times how long the init takes to reap n orphans (the probe measures
 // it) and returns the init's VmHWM in KiB afterwards.
 func reap(in initDef, probe string, n int) (time.Duration, int64) {
-	c, r, stdin := start(in.argv(in.path, []string{probe, "orphans", strconv.Itoa(n)}), true)
+	c, r, stdin := start(in.argv(in.path, []string{probe, "orphans", strconv.Itoa(n)}), true, in.env)
 	defer func() { stdin.Close(); _ = c.Wait(); r.f.Close() }()
 	pid := pid1(c.Process.Pid)
 	l, err := r.line(90 * time.Second)
