@@ -23,6 +23,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/graceful-dev/graceful/pkg/serverconfig"
 )
 
 const certManager = "github.com/cert-manager/cert-manager@v1.19.1"
@@ -162,6 +164,7 @@ func TestChartRendersAndValidates(t *testing.T) {
 					t.Errorf("no %s rendered", k)
 				}
 			}
+			checkServerConfig(t, objects(t, out))
 			if strings.Contains(f, "cert-manager") && !kinds["Certificate"] {
 				t.Errorf("cert-manager mode renders no Certificate")
 			}
@@ -246,4 +249,31 @@ func TestCRDInSync(t *testing.T) {
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Errorf("charts/graceful/crds differs from config/crd/bases: run 'make generate'")
 	}
+}
+
+// checkServerConfig: the config file the chart renders is accepted by
+// graceful-webhook serve's own parser (strict: an unknown field fails).
+func checkServerConfig(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() != "ConfigMap" {
+			continue
+		}
+		data, _, _ := unstructured.NestedString(o.Object, "data", "config.yaml")
+		path := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env := func(k string) string {
+			if k == "POD_NAMESPACE" {
+				return "graceful-system"
+			}
+			return ""
+		}
+		if _, err := serverconfig.Parse([]string{"--config", path}, env, io.Discard); err != nil {
+			t.Errorf("graceful-webhook serve rejects the chart's config: %v\n%s", err, data)
+		}
+		return
+	}
+	t.Errorf("no ConfigMap rendered")
 }
