@@ -5,9 +5,9 @@
 # worker and a setsid daemon; all three trap SIGTERM and need 1 s of cleanup,
 # logged as "cleanup-done". It is stopped the way a kubelet does it: SIGTERM to
 # PID 1, then SIGKILL when the grace period (5 s) is over. Run 1 has the shell
-# as PID 1, run 2 wraps it with graceful-init. Takes about 10 s; exits non-zero
-# if graceful-init did not let all three finish their cleanup (so it is also a
-# check).
+# as PID 1, run 2 wraps it with graceful-init. Takes seconds (12 s at most);
+# exits non-zero if graceful-init did not let all three finish their cleanup,
+# so it is also a check.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
