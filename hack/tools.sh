@@ -10,6 +10,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${TOOLS_DIR:-$ROOT/bin/tools}
 declare -A tools=(
 	[helm]=helm.sh/helm/v3/cmd/helm@v3.22.0
+	[kustomize]=sigs.k8s.io/kustomize/kustomize/v5@v5.8.1
 )
 mkdir -p "$DEST"
 for name in "${@:-${!tools[@]}}"; do
