@@ -151,7 +151,9 @@ start() {
 	shift
 	proc_alive "$PIDS/$n.pid" && return 0
 	echo "=== $(date -u +%FT%TZ) $*" >>"$LOGS/$n.log"
-	in_netns setsid "$@" >>"$LOGS/$n.log" 2>&1 </dev/null &
+	# nsenter directly (not a shell function): $! must be the daemon itself;
+	# nsenter and setsid exec in place.
+	nsenter --net="/run/netns/$NETNS" -- setsid "$@" >>"$LOGS/$n.log" 2>&1 </dev/null &
 	record "$n" $!
 	say "started $n (pid $!)"
 }

@@ -50,8 +50,10 @@ var env struct {
 }
 
 // entrypointScript is the ENTRYPOINT of the entrypoint image: it names its
-// arguments (the image CMD) and PID 1, then runs until SIGTERM.
-const entrypointScript = `echo "image-entrypoint: args=$*"; echo "pid1: $(tr '\0' ' ' </proc/1/cmdline)"; trap 'echo "image-entrypoint: got SIGTERM"; exit 0' TERM; while :; do sleep 1 & wait $!; done`
+// arguments (the image CMD), shows that a $(...) survived the rewrite
+// (which escapes it from Kubernetes' expansion) and names PID 1, then runs
+// until SIGTERM.
+const entrypointScript = `echo "image-entrypoint: args=$*"; echo "subst: $(echo works)"; tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }; trap 'echo "image-entrypoint: got SIGTERM"; exit 0' TERM; while :; do sleep 1 & wait $!; done`
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -111,7 +113,7 @@ func setup() error {
 	if env.graceful, err = push(ctx, g, "graceful:e2e"); err != nil {
 		return err
 	}
-	applets := []string{"sh", "sleep", "echo", "cat", "tr", "setsid", "true", "ps", "nc"}
+	applets := []string{"sh", "sleep", "echo", "cat", "tr", "setsid", "true", "ps", "nc", "head"}
 	bb, err := imagefs.Build(imagefs.Spec{Entries: imagefs.Busybox(busybox, applets...)})
 	if err != nil {
 		return err

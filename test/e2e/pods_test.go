@@ -164,6 +164,7 @@ func (ls *logStream) wait(t *testing.T) string {
 
 // stopResult is what deleting a pod showed.
 type stopResult struct {
+	Start      time.Time     // the delete call
 	Terminated time.Duration // delete call → container "app" seen terminated
 	Gone       time.Duration // delete call → pod object removed
 	ExitCode   int32
@@ -184,6 +185,7 @@ func deletePod(t *testing.T, name string) stopResult {
 	var r stopResult
 	r.ExitCode = -1
 	t0 := time.Now()
+	r.Start = t0
 	if err := pods.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete pod %s: %v", name, err)
 	}

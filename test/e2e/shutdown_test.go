@@ -22,7 +22,7 @@ import (
 // Without an init that signals everyone, the worker and the daemon never
 // hear of the stop and the main shell waits for them until the kubelet's
 // SIGKILL.
-const seedScript = `echo "pid1: $(tr '\0' ' ' </proc/1/cmdline)"
+const seedScript = `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }
 cleanup='echo "$0: got SIGTERM"; sleep 1; echo "$0: cleanup done"; exit 0'
 sh -c "trap '$cleanup' TERM; echo worker: started; while :; do sleep 1 & wait \$!; done" worker &
 setsid sh -c "trap '$cleanup' TERM; echo daemon: started; while :; do sleep 1 & wait \$!; done" daemon &
@@ -49,13 +49,20 @@ func TestSeedScenario(t *testing.T) {
 		out := logs.wait(t)
 		t.Logf("injected: container terminated %.2fs, pod gone %.2fs after delete (grace %ds), exit %d %s\n%s",
 			r.Terminated.Seconds(), r.Gone.Seconds(), grace, r.ExitCode, r.Reason, out)
+		lines := parseLog(t, out)
+		if term, ok := findLine(lines, "signal TERM received"); ok {
+			t.Logf("injected: SIGTERM reached graceful-init %.2fs after delete", term.T.Sub(r.Start).Seconds())
+		}
+		if end, ok := findLine(lines, "all processes gone"); ok {
+			t.Logf("injected: graceful-init saw all processes gone %.2fs after delete", end.T.Sub(r.Start).Seconds())
+		}
 		report(t, "seed-injected", r)
-		if !strings.Contains(out, "pid1: "+contract.InitPath) {
-			t.Errorf("PID 1 is not %s:\n%s", contract.InitPath, out)
+		if !hasLine(lines, "pid1: "+contract.InitPath) {
+			t.Errorf("PID 1 is not %s", contract.InitPath)
 		}
 		for _, l := range seedLines {
-			if !strings.Contains(out, l) {
-				t.Errorf("log lacks %q: not every process got SIGTERM and finished its cleanup", l)
+			if !hasLine(lines, l) {
+				t.Errorf("log lacks the line %q: not every process got SIGTERM and finished its cleanup", l)
 			}
 		}
 		// Cleanup takes ~1 s; "well under" the grace period leaves slack
@@ -80,11 +87,15 @@ func TestSeedScenario(t *testing.T) {
 		report(t, "seed-plain", r)
 		// The contrast the project exists for: PID 1 hears SIGTERM, the
 		// others do not, and the kubelet SIGKILLs at the end of the grace period.
-		if !strings.Contains(out, "main: got SIGTERM") {
-			t.Errorf("the main shell (PID 1) did not get SIGTERM:\n%s", out)
+		lines := parseLog(t, out)
+		if !hasLine(lines, "pid1: /bin/sh") {
+			t.Errorf("PID 1 is not /bin/sh")
+		}
+		if !hasLine(lines, "main: got SIGTERM") {
+			t.Errorf("the main shell (PID 1) did not get SIGTERM")
 		}
 		for _, l := range []string{"worker: got SIGTERM", "daemon: got SIGTERM", "main: children gone"} {
-			if strings.Contains(out, l) {
+			if hasLine(lines, l) {
 				t.Errorf("log has %q: without graceful-init that should not happen", l)
 			}
 		}
@@ -109,19 +120,25 @@ func TestIgnoresSIGTERM(t *testing.T) {
 	r := deletePod(t, pod.Name)
 	out := logs.wait(t)
 	budget := contract.ShutdownBudget(grace * time.Second)
-	t.Logf("ignores SIGTERM: container terminated %.2fs, pod gone %.2fs after delete (grace %ds, init budget %v), exit %d %s\n%s",
+	t.Logf("ignores SIGTERM: container terminated (seen) %.2fs, pod gone %.2fs after delete (grace %ds, init budget %v), exit %d %s\n%s",
 		r.Terminated.Seconds(), r.Gone.Seconds(), grace, budget, r.ExitCode, r.Reason, out)
 	report(t, "ignores-term", r)
-	if !strings.Contains(out, "budget spent: SIGKILL") {
-		t.Errorf("graceful-init did not log its SIGKILL: the kubelet, not the init, ended the process")
+	lines := parseLog(t, out)
+	term, okTerm := findLine(lines, "signal TERM received")
+	kill, okKill := findLine(lines, "budget spent: SIGKILL")
+	exit, okExit := findLine(lines, "exiting 137")
+	if !okTerm || !okKill || !okExit {
+		t.Fatalf("graceful-init did not log SIGTERM in (%v), its SIGKILL (%v) and its exit 137 (%v): the kubelet, not the init, ended the process", okTerm, okKill, okExit)
 	}
+	t.Logf("ignores SIGTERM: after delete, SIGTERM in at %.2fs, init SIGKILL at %.2fs, init exit at %.2fs; the kubelet's SIGKILL would come %ds after its SIGTERM",
+		term.T.Sub(r.Start).Seconds(), kill.T.Sub(r.Start).Seconds(), exit.T.Sub(r.Start).Seconds(), grace)
 	if r.ExitCode != 137 {
 		t.Errorf("container exit code %d (%s), want 137: the main process was SIGKILLed", r.ExitCode, r.Reason)
 	}
-	// The deadline is the feature: the container must be over before the
-	// kubelet's SIGKILL at the grace period.
-	if r.Terminated >= grace*time.Second {
-		t.Errorf("container terminated %v after delete, want before the %ds grace period", r.Terminated, grace)
+	// The deadline is the feature: everything is over before the kubelet's
+	// SIGKILL, grace seconds after the SIGTERM (both clocks are the node's).
+	if d := exit.T.Sub(term.T); d >= grace*time.Second {
+		t.Errorf("graceful-init exited %v after SIGTERM, want before the %ds grace period", d, grace)
 	}
 }
 
@@ -142,22 +159,31 @@ func TestImageEntrypoint(t *testing.T) {
 	pod := inject(t, plain)
 	argv := append(slices.Clone(pod.Spec.Containers[0].Command), pod.Spec.Containers[0].Args...)
 	t.Logf("wrapped argv: %q", argv)
-	if len(argv) == 0 || argv[0] != contract.InitPath || !slices.Contains(argv, "from-image-cmd") || !slices.Contains(argv, entrypointScript) {
+	// The rewrite escapes "$" as "$$" in what came from the image, so that
+	// Kubernetes' $(VAR) expansion gives back the image's argv.
+	want := []string{"/bin/sh", "-c", entrypointScript, "image-entrypoint", "from-image-cmd"}
+	var got []string
+	if i := slices.Index(argv, contract.EndOfFlags); i >= 0 {
+		for _, a := range argv[i+1:] {
+			got = append(got, strings.ReplaceAll(a, "$$", "$"))
+		}
+	}
+	if len(argv) == 0 || argv[0] != contract.InitPath || !slices.Equal(got, want) {
 		t.Fatalf("wrapped argv %q does not run the image's ENTRYPOINT and CMD under %s", argv, contract.InitPath)
 	}
 	startPod(t, pod)
 	out := waitLog(t, pod.Name, "pid1: ")
-	if !strings.Contains(out, "image-entrypoint: args=from-image-cmd") {
-		t.Errorf("the image's ENTRYPOINT did not run with its CMD:\n%s", out)
-	}
-	if !strings.Contains(out, "pid1: "+contract.InitPath) {
-		t.Errorf("PID 1 is not %s:\n%s", contract.InitPath, out)
+	lines := parseLog(t, out)
+	for _, l := range []string{"image-entrypoint: args=from-image-cmd", "subst: works", "pid1: " + contract.InitPath} {
+		if !hasLine(lines, l) {
+			t.Errorf("log lacks the line %q:\n%s", l, out)
+		}
 	}
 	logs := followLogs(t, pod.Name, "app")
 	r := deletePod(t, pod.Name)
 	out = logs.wait(t)
 	report(t, "image-entrypoint", r)
-	if !strings.Contains(out, "image-entrypoint: got SIGTERM") || r.ExitCode != 0 {
+	if !hasLine(parseLog(t, out), "image-entrypoint: got SIGTERM") || r.ExitCode != 0 {
 		t.Errorf("the entrypoint did not stop on SIGTERM with exit 0 (exit %d):\n%s", r.ExitCode, out)
 	}
 }
@@ -169,7 +195,7 @@ func waitLog(t *testing.T, pod, s string) string {
 	deadline := time.Now().Add(time.Minute)
 	var last string
 	for time.Now().Before(deadline) {
-		b, err := env.cs.CoreV1().Pods(env.ns).GetLogs(pod, &corev1.PodLogOptions{Container: "app"}).DoRaw(t.Context())
+		b, err := env.cs.CoreV1().Pods(env.ns).GetLogs(pod, &corev1.PodLogOptions{Container: "app", Timestamps: true}).DoRaw(t.Context())
 		if err == nil && strings.Contains(string(b), s) {
 			return string(b)
 		}
@@ -178,6 +204,40 @@ func waitLog(t *testing.T, pod, s string) string {
 	}
 	t.Fatalf("pod %s: log does not show %q within 1m; last: %s", pod, s, last)
 	return ""
+}
+
+// logLine is one line of a container log read with timestamps.
+type logLine struct {
+	T    time.Time
+	Text string
+}
+
+func parseLog(t *testing.T, s string) []logLine {
+	t.Helper()
+	var ls []logLine
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		ts, text, _ := strings.Cut(l, " ")
+		tm, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatalf("log line without a timestamp: %q", l)
+		}
+		ls = append(ls, logLine{tm, text})
+	}
+	return ls
+}
+
+// hasLine: some line is exactly text.
+func hasLine(ls []logLine, text string) bool {
+	return slices.ContainsFunc(ls, func(l logLine) bool { return l.Text == text })
+}
+
+// findLine returns the first line containing s.
+func findLine(ls []logLine, s string) (logLine, bool) {
+	i := slices.IndexFunc(ls, func(l logLine) bool { return strings.Contains(l.Text, s) })
+	if i < 0 {
+		return logLine{}, false
+	}
+	return ls[i], true
 }
 
 // report appends one line per stop to $E2E_REPORT (if set), for docs.
