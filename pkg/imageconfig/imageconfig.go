@@ -303,7 +303,7 @@ func pick(idx v1.ImageIndex, platform v1.Platform) (v1.Image, error) {
 	}
 	var have []string
 	for _, d := range m.Manifests {
-		if d.Platform == nil || !(d.MediaType == types.OCIManifestSchema1 || d.MediaType == types.DockerManifestSchema2) {
+		if d.Platform == nil || d.MediaType != types.OCIManifestSchema1 && d.MediaType != types.DockerManifestSchema2 {
 			continue
 		}
 		if d.Platform.Satisfies(platform) {
@@ -344,10 +344,10 @@ func explain(ctx context.Context, err error) error {
 	if !errors.As(err, &te) {
 		return err
 	}
-	switch {
-	case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
+	switch te.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
 		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	case te.StatusCode == http.StatusNotFound:
+	case http.StatusNotFound:
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	for _, d := range te.Errors {

@@ -254,5 +254,3 @@ func (e *events) waitFor(timeout time.Duration, lines ...string) {
 func probe(ev *events, name string, extra ...string) string {
 	return strings.Join(append([]string{probeBin, "trap", "-o", ev.path, "-name", name}, extra...), " ")
 }
-
-func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
