@@ -44,7 +44,7 @@ docker-build: ## Build the image with Docker (machines with a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t graceful:$(VERSION) .
 
 .PHONY: tools
-tools: ## Build helm and kustomize from the Go module proxy into bin/tools (cached).
+tools: ## Build helm, kustomize and golangci-lint from the Go module proxy into bin/tools (cached).
 	hack/tools.sh
 
 .PHONY: helm-lint
