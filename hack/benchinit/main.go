@@ -44,7 +44,8 @@ type results struct {
 	latency []time.Duration
 	reap    []time.Duration
 	rssKiB  int64
-	dropped int // signals lost right after the child started
+	lost    int // namespaces where the first signal, sent as soon as the child ran, was lost
+	starts  int // namespaces started for the latency runs
 }
 
 func main() {
@@ -56,10 +57,11 @@ func main() {
 	orphans := flag.Int("orphans", 10000, "orphans to reap")
 	reapRuns := flag.Int("reap-runs", 5, "reaping runs per init (median reported)")
 	seed := flag.Bool("seed", true, "also time the seed scenario")
+	nEarly := flag.Int("n-early", 50, "extra namespaces per init that only test whether the first signal is lost")
 	variant := flag.Bool("gomaxprocs1", false, "also measure graceful-init with GOMAXPROCS=1 (a diagnostic row)")
 	flag.Parse()
-	if *nStart < 1 || *nSig < *rounds || *rounds < 1 || *orphans < 1 || *reapRuns < 1 {
-		fail(errors.New("-n-start, -rounds, -orphans and -reap-runs must be at least 1, -n-signal at least -rounds"))
+	if *nStart < 1 || *nSig < *rounds || *rounds < 1 || *orphans < 1 || *reapRuns < 1 || *nEarly < 0 {
+		fail(errors.New("-n-start, -rounds, -orphans and -reap-runs must be at least 1, -n-signal at least -rounds, -n-early not negative"))
 	}
 	if os.Geteuid() != 0 {
 		fail(errors.New("needs root: it creates PID namespaces"))
@@ -101,8 +103,21 @@ func main() {
 		for j, in := range inits {
 			lat, rss, dropped := latency(in, *probe, *nSig / *rounds)
 			res[j].latency = append(res[j].latency, lat...)
-			res[j].dropped += dropped
 			res[j].rssKiB = max(res[j].rssKiB, rss)
+			res[j].starts++
+			if dropped > 0 {
+				res[j].lost++
+			}
+		}
+	}
+	progress("first signal after the child starts: %d namespaces per init", *nEarly)
+	for r := 0; r < *nEarly; r++ {
+		for j, in := range inits {
+			_, _, dropped := latency(in, *probe, 0)
+			res[j].starts++
+			if dropped > 0 {
+				res[j].lost++
+			}
 		}
 	}
 	progress("reaping: %d runs of %d orphans per init", *reapRuns, *orphans)
@@ -124,14 +139,14 @@ func main() {
 	}
 
 	fmt.Printf("\n### Signal forwarding, reaping, memory, size\n\n")
-	fmt.Printf("Latency: kill(init, SIGUSR1) to the child's handler, %d samples; \"lost at start\": of the first SIGUSR1 of each namespace, sent as soon as the child printed its first line, how many the init lost (%d namespaces). Reaping: %d zombie orphans handed to the init at once until the last is reaped, median of %d runs (min–max). RSS: the init's VmHWM after those runs.\n\n", *nSig, *rounds, *orphans, *reapRuns)
-	fmt.Println("| init | forward p50 | forward p99 | lost at start | reap | peak RSS | binary | linking |")
+	fmt.Printf("Latency: kill(init, SIGUSR1) to the child's handler, %d samples; \"first signal lost\": in how many fresh namespaces the init lost the first SIGUSR1, sent as soon as the child printed its first line. Reaping: %d zombie orphans handed to the init at once until the last is reaped, median of %d runs (min–max). RSS: the init's VmHWM after those runs.\n\n", *nSig, *orphans, *reapRuns)
+	fmt.Println("| init | forward p50 | forward p99 | first signal lost | reap | peak RSS | binary | linking |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for j, in := range inits {
 		r := res[j]
 		size, link := binary(in.path)
-		fmt.Printf("| %s | %s | %s | %d | %s (%s–%s) | %s | %s | %s |\n", in.name,
-			us(pct(r.latency, 50)), us(pct(r.latency, 99)), r.dropped,
+		fmt.Printf("| %s | %s | %s | %d of %d | %s (%s–%s) | %s | %s | %s |\n", in.name,
+			us(pct(r.latency, 50)), us(pct(r.latency, 99)), r.lost, r.starts,
 			ms(pct(r.reap, 50)), ms(slices.Min(r.reap)), ms(slices.Max(r.reap)),
 			kib(r.rssKiB), kib(size/1024), link)
 	}
@@ -307,7 +322,8 @@ func start(argv []string, in bool, env []string) (*exec.Cmd, lineReader, *os.Fil
 // latency sends SIGUSR1 to the init n times, each after the previous one
 // arrived, and times until the child's handler runs (the probe prints
 // CLOCK_MONOTONIC from the handler). It also returns the init's VmHWM in KiB
-// and how many signals sent as soon as the child ran were lost.
+// and how many signals sent as soon as the child ran were lost before one
+// arrived (each retried after 200 ms of silence).
 func latency(in initDef, probe string, n int) ([]time.Duration, int64, int) {
 	c, r, _ := start(in.argv(in.path, []string{probe, "latency"}), false, in.env)
 	defer func() { _ = c.Process.Kill(); _ = c.Wait(); r.f.Close() }()
