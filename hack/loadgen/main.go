@@ -169,8 +169,10 @@ func run(assets string, rate, concurrency int, d time.Duration, rounds int) erro
 		return err
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: caPool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
-		MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0, ForceAttemptHTTP2: false,
+		TLSClientConfig: &tls.Config{RootCAs: caPool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		// A bounded pool of kept-alive connections, as the API server keeps; an
+		// unbounded one turns a slow moment into a storm of TLS handshakes.
+		MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64,
 	}}
 	urls := map[string]string{
 		"graceful": fmt.Sprintf("https://127.0.0.1:%d%s", gPort, webhookserver.Path),

@@ -36,7 +36,6 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -192,13 +191,22 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		log.Info("not injected: rewrite refused the pod", "reason", d.Reason, "error", err.Error())
 		return admission.Allowed("graceful: pod left unchanged").WithWarnings(append(warnings, fmt.Sprintf("graceful: pod left unchanged: %v", err))...)
 	}
-	if equality.Semantic.DeepEqual(pod, out) {
-		// No patch at all: a re-encoded pod differs from the raw one in
-		// empty fields, and a patch would also trigger reinvocation.
-		result = metrics.ResultUnchanged
-		log.Info("not injected: nothing to wrap", "reason", d.Reason, "warnings", len(warnings))
-		return admission.Allowed("graceful: nothing to wrap").WithWarnings(warnings...)
+	patch, ok, err := fieldPatch(pod, out)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("graceful: %w", err))
 	}
+	if ok {
+		if len(patch) == 0 {
+			// No patch at all: a patch would also trigger reinvocation.
+			result = metrics.ResultUnchanged
+			log.Info("not injected: nothing to wrap", "reason", d.Reason, "warnings", len(warnings))
+			return admission.Allowed("graceful: nothing to wrap").WithWarnings(warnings...)
+		}
+		result = metrics.ResultInjected
+		log.Info("admitted", "reason", d.Reason, "result", result, "warnings", len(warnings))
+		return admission.Response{AdmissionResponse: patched(patch)}.WithWarnings(warnings...)
+	}
+	// The rewrite touched another field: diff whole documents.
 	// Patch against the pod as the API server sent it; only the namespace was
 	// filled in above, which the rewrite never touches, so put it back.
 	out.Namespace = ""
@@ -233,14 +241,15 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 func (h *Handler) read(ctx context.Context, name string) (*corev1.Namespace, []v1alpha1.ShutdownPolicy, error) {
 	var ns corev1.Namespace
 	nsp := &ns
-	if err := h.o.Cache.Get(ctx, types.NamespacedName{Name: name}, &ns); err != nil {
+	// The cache's objects are read, never changed: no deep copies.
+	if err := h.o.Cache.Get(ctx, types.NamespacedName{Name: name}, &ns, client.UnsafeDisableDeepCopy); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return nil, nil, fmt.Errorf("reading namespace %s: %w", name, err)
 		}
 		nsp = nil
 	}
 	var list v1alpha1.ShutdownPolicyList
-	if err := h.o.Cache.List(ctx, &list); err != nil {
+	if err := h.o.Cache.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, fmt.Errorf("listing ShutdownPolicies: %w", err)
 	}
 	return nsp, list.Items, nil
