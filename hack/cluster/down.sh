@@ -38,10 +38,12 @@ if proc_alive "$PIDS/containerd.pid"; then
 fi
 stop containerd
 # Shims of our containerd (found by its socket, never by name) that are still there.
-for p in /proc/[0-9]*; do
-	cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-	if [[ $cmd == *containerd-shim*"-address $CTR_SOCK "* ]]; then
-		kill -KILL "${p#/proc/}" 2>/dev/null && say "killed leftover shim ${p#/proc/}"
+for f in $(grep -lsaF -- "$CTR_SOCK" /proc/[0-9]*/cmdline); do
+	pid=${f#/proc/}
+	pid=${pid%/cmdline}
+	cmd=$({ tr '\0' ' ' <"$f"; } 2>/dev/null) || continue
+	if [[ $cmd == *containerd-shim*" -address $CTR_SOCK "* ]]; then
+		kill -KILL "$pid" 2>/dev/null && say "killed leftover shim $pid"
 	fi
 done
 # apiserver before etcd: without etcd it hangs on SIGTERM.

@@ -152,8 +152,9 @@ start() {
 	proc_alive "$PIDS/$n.pid" && return 0
 	echo "=== $(date -u +%FT%TZ) $*" >>"$LOGS/$n.log"
 	# nsenter directly (not a shell function): $! must be the daemon itself;
+	# fd 9 (the lock) is not handed down, or the daemon would hold it.
 	# nsenter and setsid exec in place.
-	nsenter --net="/run/netns/$NETNS" -- setsid "$@" >>"$LOGS/$n.log" 2>&1 </dev/null &
+	nsenter --net="/run/netns/$NETNS" -- setsid "$@" >>"$LOGS/$n.log" 2>&1 </dev/null 9>&- &
 	record "$n" $!
 	say "started $n (pid $!)"
 }
@@ -287,7 +288,12 @@ if [[ $KUBE_PROXY == 1 ]]; then
 		--cluster-cidr 10.244.0.0/16 --metrics-bind-address 127.0.0.1:10249
 fi
 
-node_ready() { api "/api/v1/nodes/$NODE_NAME" | jq -e '.status.conditions[] | select(.type=="Ready") | .status=="True"' | grep -qx true; }
+# Ready, and said so by this kubelet: etcd keeps the last run's node status.
+kubelet_since=$(date -u -d "@$(($(stat -c %Y "$PIDS/kubelet.pid") - 1))" +%FT%TZ)
+node_ready() {
+	api "/api/v1/nodes/$NODE_NAME" |
+		jq -e --arg since "$kubelet_since" '.status.conditions[] | select(.type=="Ready") | .status=="True" and .lastHeartbeatTime >= $since' | grep -qx true
+}
 wait_for "node $NODE_NAME Ready" 120 node_ready
 wait_for "the default service account" 60 api /api/v1/namespaces/default/serviceaccounts/default
 
