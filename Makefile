@@ -61,6 +61,10 @@ verify-generated: generate ## Fail when generated files are stale.
 	@git diff --exit-code -- pkg/api config/crd charts/graceful/crds || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
 
 ##@ Test
+.PHONY: bench-webhook
+bench-webhook: envtest-bin ## Load test: graceful-webhook vs a no-op webhook over TLS (docs/benchmarks.md).
+	go run ./hack/loadgen -rate 1000 -concurrency 32 -duration 10s -rounds 2
+
 .PHONY: lint
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l cmd pkg hack test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
