@@ -52,7 +52,7 @@ run() { # name, then the PID 1 command prefix
 		[[ -n $pid1 ]] && [[ $(grep -c running "$log") -ge 3 ]] && break
 		sleep 0.01
 	done
-	[[ -n $pid1 && $(grep -c running "$log") -ge 3 ]] || { echo "demo: [$name] the shell, worker and daemon did not all start within 5 s" >&2; kill -KILL "$ushare" 2>/dev/null; exit 1; }
+	[[ -n $pid1 && $(grep -c running "$log") -ge 3 ]] || { echo "demo: [$name] the shell, worker and daemon did not all start within 5 s" >&2; kill -KILL "${pid1:-$ushare}" 2>/dev/null; exit 1; }
 	echo "demo: [$name] PID 1 is: $*${*:+ }sh main.sh; sending SIGTERM (grace period ${GRACE}s)"
 	local start=$(date +%s.%N) killed=no
 	kill -TERM "$pid1"
