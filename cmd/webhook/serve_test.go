@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/graceful-dev/graceful/pkg/contract"
+)
+
+func TestServeBadConfig(t *testing.T) {
+	var errb bytes.Buffer
+	code := run([]string{"serve", "--image", "x", "--own-namespace", "g", "--lookup-failure", "maybe"}, nil, io.Discard, &errb)
+	if code != 2 || !strings.Contains(errb.String(), `lookupFailure: "maybe"`) {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// init turns the test binary into `graceful-webhook serve` when
+// TestServeProcess re-executes it.
+func init() {
+	if args := os.Getenv("GRACEFUL_SERVE_CHILD"); args != "" {
+		os.Exit(runServe(strings.Fields(args), os.Stderr))
+	}
+}
+
+// TestServeProcess runs `graceful-webhook serve` (cert mode dir) as its own
+// process against a real API server: it becomes ready, injects a pod, and
+// exits 0 on SIGTERM.
+func TestServeProcess(t *testing.T) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join("..", "..", "bin", "k8s")
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		t.Fatalf("kube-apiserver missing in %s: run `make envtest-bin` first: %v", assets, err)
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certDir := filepath.Join(dir, "certs")
+	caPEM := selfSigned(t, certDir)
+
+	ctx := context.Background()
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps",
+		Labels: map[string]string{contract.LabelInject: contract.NamespaceEnabled}}}); err != nil {
+		t.Fatal(err)
+	}
+	port, health := freePort(t), freePort(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "config", "webhook", "manifests.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wh admissionregv1.MutatingWebhookConfiguration
+	if err := yaml.UnmarshalStrict(b, &wh); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", port)
+	wh.Webhooks[0].ClientConfig = admissionregv1.WebhookClientConfig{URL: &url, CABundle: caPEM}
+	if err := c.Create(ctx, &wh); err != nil {
+		t.Fatal(err)
+	}
+
+	args := fmt.Sprintf("--image graceful:test --cert-mode dir --cert-dir %s --port %d --metrics-bind-address 0 --health-probe-bind-address 127.0.0.1:%d",
+		certDir, port, health)
+	cmd := exec.Command(os.Args[0])
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Env = append(os.Environ(), "GRACEFUL_SERVE_CHILD="+args, "KUBECONFIG="+kubeconfig, "POD_NAMESPACE=graceful-system")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // "already finished" once it exited
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("serve exited early (%v):\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", GenerateName: "web-"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox", Command: []string{"sleep", "1d"}}}}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if pod.Spec.Containers[0].Command[0] != contract.InitPath {
+		t.Errorf("pod not injected: %q\n%s", pod.Spec.Containers[0].Command, logs.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30s after SIGTERM:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"reason":"namespace-enabled"`) || !strings.Contains(logs.String(), `"pod":"web-*"`) {
+		t.Errorf("no structured admission log naming the reason and the generateName:\n%s", logs.String())
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// selfSigned writes tls.crt/tls.key for 127.0.0.1 into dir and returns the
+// certificate (its own CA).
+func selfSigned(t *testing.T, dir string) []byte {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPEM
+}
