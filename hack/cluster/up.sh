@@ -135,11 +135,16 @@ kubeconfig "$KUBECONFIG_ADMIN" admin
 for c in kubelet controller-manager scheduler kube-proxy; do kubeconfig "$STATE/$c.kubeconfig" "$c"; done
 
 api() { curl -sf --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://$NODE_IP:$API_PORT$1"; }
-wait_for() { # WHAT SECONDS CMD...
-	local what=$1 secs=$2 i
+wait_for() { # WHAT SECONDS CMD...: also fails at once when a daemon died
+	local what=$1 secs=$2 i pf
 	shift 2
 	for ((i = 0; i < secs * 5; i++)); do
 		"$@" >/dev/null 2>&1 && return 0
+		for pf in "$PIDS"/*.pid; do
+			[[ -e $pf ]] || continue
+			proc_alive "$pf" || die "$(basename "$pf" .pid) exited while waiting for $what; last lines of $LOGS/$(basename "$pf" .pid).log:
+$(tail -n 5 "$LOGS/$(basename "$pf" .pid).log")"
+		done
 		sleep 0.2
 	done
 	die "timed out after ${secs}s waiting for $what (logs in $LOGS)"
