@@ -199,7 +199,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		if len(patch) == 0 {
 			// No patch at all: a patch would also trigger reinvocation.
 			result = metrics.ResultUnchanged
-			log.Info("not injected: nothing to wrap", "reason", d.Reason, "warnings", len(warnings))
+			log.Info("unchanged: nothing (more) to wrap", "reason", d.Reason, "warnings", len(warnings))
 			return admission.Allowed("graceful: nothing to wrap").WithWarnings(warnings...)
 		}
 		result = metrics.ResultInjected
