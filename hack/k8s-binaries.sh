@@ -66,12 +66,22 @@ start=$(date +%s)
 # requires MODFILE MODULE VERSION: MODFILE requires MODULE at exactly VERSION.
 requires() { [[ -f $1 ]] && grep -qE "^(require)?[[:space:]]*${2//./\\.} ${3//./\\.}( // indirect)?\$" "$1"; }
 
-# build DIR PKG OUT LDFLAGS: go build in wrapper module DIR, then move into place.
+# build DIR LDFLAGS NAME=PKG...: one go build of the main packages in wrapper module
+# DIR (one invocation compiles and links them in parallel), then each binary moves
+# into DEST as NAME. With several packages go names the binaries, so NAME must be
+# the package's last path element.
 build() {
-	local t0=$SECONDS
-	(cd "$1" && go build -trimpath -ldflags "$4" -o "$DEST/.$3.tmp" "$2") || die "go build $2 failed (wrapper module in $1)"
-	mv -f "$DEST/.$3.tmp" "$DEST/$3"
-	echo "k8s-binaries: built $3 in $((SECONDS - t0))s"
+	local dir=$1 ldflags=$2 t0=$SECONDS tmp=$DEST/.build.tmp names=() pkgs=() out a
+	shift 2
+	for a in "$@"; do names+=("${a%%=*}") pkgs+=("${a#*=}"); done
+	out=$tmp/
+	(($# > 1)) || out=$tmp/${names[0]}
+	rm -rf "$tmp" && mkdir -p "$tmp"
+	echo "k8s-binaries: building ${names[*]}"
+	(cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out" "${pkgs[@]}") || die "go build ${pkgs[*]} failed (wrapper module in $dir)"
+	for a in "${names[@]}"; do mv -f "$tmp/$a" "$DEST/$a" || die "go build made no $a"; done
+	rmdir "$tmp"
+	echo "k8s-binaries: built ${names[*]} in $((SECONDS - t0))s"
 }
 
 # etcd: a wrapper module that requires the server and builds its main package.
@@ -89,8 +99,7 @@ if [[ ! -f $etcd_mod/go.sum ]] || ! requires "$etcd_mod/go.mod" go.etcd.io/etcd/
 		go mod tidy
 	) || die "could not prepare the etcd wrapper module (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
 fi
-echo "k8s-binaries: building etcd $ETCD_VERSION"
-build "$etcd_mod" go.etcd.io/etcd/server/v3 etcd "-s -w"
+build "$etcd_mod" "-s -w" etcd=go.etcd.io/etcd/server/v3
 
 # Kubernetes: a wrapper module with every staging module replaced by its published version.
 k8s_mod=$BUILD/kubernetes
@@ -120,10 +129,9 @@ fi
 # Without a parseable version kubectl and clients refuse the server ("v0.0.0-master").
 v=k8s.io/component-base/version
 ldflags="-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean -X $v/verflag.programName=kubernetes"
-for c in "${cmds[@]}"; do
-	echo "k8s-binaries: building $c $K8S_VERSION"
-	build "$k8s_mod" "k8s.io/kubernetes/cmd/$c" "$c" "$ldflags"
-done
+pkgs=()
+for c in "${cmds[@]}"; do pkgs+=("$c=k8s.io/kubernetes/cmd/$c"); done
+build "$k8s_mod" "$ldflags" "${pkgs[@]}"
 
 got=$("$DEST/kube-apiserver" --version) || die "$DEST/kube-apiserver does not run"
 [[ $got == "kubernetes $K8S_VERSION" || $got == "Kubernetes $K8S_VERSION" ]] || die "$DEST/kube-apiserver --version says '$got', want $K8S_VERSION"
