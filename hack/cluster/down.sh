@@ -27,12 +27,12 @@ for d in kube-proxy kube-scheduler kube-controller-manager kubelet; do stop "$d"
 if proc_alive "$PIDS/containerd.pid"; then
 	tasks=$(ctr_k8s tasks ls -q 2>/dev/null || true)
 	for t in $tasks; do ctr_k8s tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
-	for t in $tasks; do
-		for _ in {1..50}; do
-			ctr_k8s tasks delete -f "$t" >/dev/null 2>&1 && break
-			sleep 0.1
-		done
+	# The CRI plugin deletes the tasks of killed containers itself; give it 5 s.
+	for _ in {1..50}; do
+		[[ -z $(ctr_k8s tasks ls -q 2>/dev/null) ]] && break
+		sleep 0.1
 	done
+	for t in $(ctr_k8s tasks ls -q 2>/dev/null || true); do ctr_k8s tasks delete -f "$t" >/dev/null 2>&1 || true; done
 	for c in $(ctr_k8s containers ls -q 2>/dev/null || true); do ctr_k8s containers delete "$c" >/dev/null 2>&1 || true; done
 	[[ -n $tasks ]] && say "killed $(wc -w <<<"$tasks") containers"
 fi
