@@ -5,8 +5,8 @@
 // Contract (DESIGN.md, "graceful-init"):
 //  1. The command runs as a child in its own process group; with a terminal on
 //     stdin that group becomes the foreground group. It starts with the signal
-//     mask the init was started with, and SIGHUP/SIGINT stay ignored when they
-//     were ignored (see package sigcatch).
+//     mask and the ignored signals the init was started with (ChildSignals;
+//     see package sigcatch for the handoff re-exec that restores them).
 //  2. Every signal received, except SIGCHLD, SIGKILL/SIGSTOP (uncatchable) and
 //     SIGURG (the Go runtime's preemption signal, indistinguishable from a sent
 //     one), is forwarded to the child's process group after --signal-map.
