@@ -109,7 +109,7 @@ func run(assets string, rate, concurrency int, d time.Duration, rounds int) erro
 	if err != nil {
 		return fmt.Errorf("envtest: %w", err)
 	}
-	defer env.Stop()
+	defer func() { _ = env.Stop() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

@@ -229,7 +229,7 @@ func (s *syncer) sync(ctx context.Context) error {
 		return nil
 	}
 	if _, err := tls.X509KeyPair(cert, key); err != nil {
-		return fmt.Errorf("Secret %s holds no valid key pair: %w", s.key, err)
+		return fmt.Errorf("secret %s holds no valid key pair: %w", s.key, err)
 	}
 	if ok, err := s.caInjected(ctx, ca); err != nil || !ok {
 		return err // wait: the API server would not trust the new certificate yet

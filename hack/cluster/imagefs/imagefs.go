@@ -95,7 +95,8 @@ func Build(s Spec) (v1.Image, error) {
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("image layer: %w", err)
 	}
-	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	data := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 	if err != nil {
 		return nil, fmt.Errorf("image layer: %w", err)
 	}
