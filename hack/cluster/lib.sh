@@ -3,6 +3,7 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STATE=${GRACEFUL_CLUSTER_DIR:-/var/lib/graceful-cluster} # PKI, etcd, containerd, kubelet, logs, pids
 K8S_BIN=${K8S_BIN:-$ROOT/bin/k8s}                       # from hack/k8s-binaries.sh
+K8S_VERSION=${K8S_VERSION:-v1.37.2}                     # as hack/k8s-binaries.sh
 NETNS=${GRACEFUL_NETNS:-graceful-cluster}
 VETH_HOST=gc-host # host end, 10.200.0.1/30
 VETH_NODE=gc-node # node end, 10.200.0.2/30, inside $NETNS
@@ -31,7 +32,7 @@ say() { echo "cluster: $*"; }
 # proc_alive PIDFILE: the process recorded in PIDFILE ("PID STARTTIME") still
 # runs, is the same process (start time matches) and is not a zombie.
 proc_alive() {
-	local pid start stat
+	local pid start stat f
 	[[ -f $1 ]] || return 1
 	read -r pid start <"$1" || return 1
 	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
@@ -43,7 +44,7 @@ proc_alive() {
 
 # record NAME PID: write the pid file of daemon NAME.
 record() {
-	local stat
+	local stat f
 	stat=$(cat "/proc/$2/stat") || die "$1 exited at once; see $LOGS/$1.log"
 	stat=${stat##*) }
 	read -r -a f <<<"$stat"

@@ -14,18 +14,19 @@ t0=$(date +%s.%N)
 
 # ---- preconditions, each failure names the missing piece
 [[ $(id -u) == 0 ]] || die "must run as root (network namespace, containerd, kubelet)"
-need() { command -v "$1" >/dev/null || die "'$1' is missing: install the Debian package '$2' (hack/install-deps.sh installs all)"; }
-need ip iproute2
-need nsenter util-linux
-need iptables iptables
-need openssl openssl
-need curl curl
-need jq jq
-need containerd containerd
-need ctr containerd
-need runc runc
-need gcc gcc
-need go "Go (see go.mod)"
+need() { command -v "$1" >/dev/null || die "'$1' is missing: install $2 (hack/install-deps.sh installs the Debian packages)"; }
+need ip "the Debian package 'iproute2'"
+need nsenter "the Debian package 'util-linux'"
+need iptables "the Debian package 'iptables'"
+need openssl "the Debian package 'openssl'"
+need curl "the Debian package 'curl'"
+need jq "the Debian package 'jq'"
+need containerd "the Debian package 'containerd'"
+need ctr "the Debian package 'containerd'"
+need runc "the Debian package 'runc'"
+need gcc "the Debian package 'gcc'"
+need bc "the Debian package 'bc'"
+need go "Go (the version in go.mod)"
 for p in bridge host-local loopback; do
 	[[ -x /usr/lib/cni/$p ]] || die "CNI plugin /usr/lib/cni/$p is missing: install the Debian package 'containernetworking-plugins'"
 done
@@ -237,7 +238,7 @@ CNI
 start containerd containerd --config "$STATE/containerd/config.toml"
 wait_for "containerd on $CTR_SOCK" 30 ctr_k8s version
 if ! ctr_k8s images ls -q | grep -qxF "$PAUSE_IMAGE"; then
-	src=$(go env GOMODCACHE)/k8s.io/kubernetes@v1.37.2/build/pause/linux/pause.c
+	src=$(go env GOMODCACHE)/k8s.io/kubernetes@$K8S_VERSION/build/pause/linux/pause.c
 	[[ -f $src ]] || die "pause.c is missing at $src: run hack/k8s-binaries.sh (it downloads k8s.io/kubernetes)"
 	gcc -static -Os -DVERSION=v3.10-graceful -o "$STATE/images/pause" "$src" || die "gcc -static pause.c failed (libc6-dev installed?)"
 	strip "$STATE/images/pause" 2>/dev/null || true
