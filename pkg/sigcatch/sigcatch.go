@@ -36,11 +36,14 @@ var Ignored []syscall.Signal
 
 // early are the signals caught from the package initialiser: those the Go
 // runtime answers by exiting when nobody catches them (HUP, INT, TERM; QUIT,
-// ABRT, SYS with a stack dump), and SIGCHLD for the reaper. The runtime takes
-// no action for the others until they are caught, so CatchRest can add them
-// later: catching a signal costs a round trip to the runtime's signal thread
-// (~70 µs on a 2-vCPU VM), and catching all 29 up front tripled startup.
-var early = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGABRT, syscall.SIGSYS, syscall.SIGCHLD}
+// ABRT, SYS with a stack dump), SIGCHLD for the reaper, and the ones people
+// send to running containers (USR1, USR2, WINCH), which must not be lost
+// while the child starts. The runtime drops the others (ALRM, PIPE, CONT,
+// TSTP, ...) until they are caught, so CatchRest adds them once the child
+// runs: catching a signal costs a round trip to the runtime's signal thread
+// (~70 µs on a loaded 2-vCPU VM), and catching all 29 up front tripled
+// startup.
+var early = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGABRT, syscall.SIGSYS, syscall.SIGCHLD, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
 
 func init() {
 	if len(os.Args) > 1 && os.Args[1] == HandoffArg {
