@@ -191,7 +191,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		log.Info("not injected: rewrite refused the pod", "reason", d.Reason, "error", err.Error())
 		return admission.Allowed("graceful: pod left unchanged").WithWarnings(append(warnings, fmt.Sprintf("graceful: pod left unchanged: %v", err))...)
 	}
-	patch, ok, err := fieldPatch(pod, out)
+	patch, ok, err := fieldPatch(pod, out, hasMetadata(pod, req.Object.Raw))
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("graceful: %w", err))
 	}
@@ -345,3 +345,17 @@ func podName(pod *corev1.Pod) string {
 }
 
 var _ admission.Handler = (*Handler)(nil)
+
+// hasMetadata reports whether the raw object has a metadata member. A pod
+// with a name or generateName has one; only a nameless pod needs a look.
+func hasMetadata(pod *corev1.Pod, raw []byte) bool {
+	if pod.Name != "" || pod.GenerateName != "" || len(pod.Labels) > 0 || len(pod.Annotations) > 0 {
+		return true
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) != nil {
+		return true
+	}
+	_, ok := top["metadata"]
+	return ok
+}

@@ -18,7 +18,11 @@ import (
 // differs (a cheap check of the fields next to them), and the caller then
 // diffs whole documents. Diffing two full JSON documents costs several
 // times the rest of the request.
-func fieldPatch(pod, out *corev1.Pod) (patch []byte, ok bool, err error) {
+//
+// hasMetadata says whether the object as sent has a metadata member; when it
+// has none (the API server always sends one, a fuzzer may not), the
+// annotations go in as a new /metadata.
+func fieldPatch(pod, out *corev1.Pod, hasMetadata bool) (patch []byte, ok bool, err error) {
 	if !maps.Equal(pod.Labels, out.Labels) || pod.Name != out.Name || pod.GenerateName != out.GenerateName ||
 		len(pod.Spec.EphemeralContainers) != len(out.Spec.EphemeralContainers) || pod.Spec.ServiceAccountName != out.Spec.ServiceAccountName {
 		return nil, false, nil
@@ -43,7 +47,13 @@ func fieldPatch(pod, out *corev1.Pod) (patch []byte, ok bool, err error) {
 		b.WriteByte('}')
 		return nil
 	}
-	if err := add("/metadata/annotations", !maps.Equal(pod.Annotations, out.Annotations), out.Annotations); err != nil {
+	annotationsChanged := !maps.Equal(pod.Annotations, out.Annotations)
+	if hasMetadata {
+		err = add("/metadata/annotations", annotationsChanged, out.Annotations)
+	} else {
+		err = add("/metadata", annotationsChanged, map[string]any{"annotations": out.Annotations})
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	if err := add("/spec/volumes", !equality.Semantic.DeepEqual(pod.Spec.Volumes, out.Spec.Volumes), out.Spec.Volumes); err != nil {
