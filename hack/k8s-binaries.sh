@@ -20,6 +20,8 @@ K8S_VERSION=${K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${1:-$ROOT/bin/k8s}
+# The build changes folders: make DEST absolute first.
+DEST=$(realpath -m -- "$DEST")
 SET=${2:-envtest}
 BUILD=${K8S_BUILD_DIR:-$ROOT/bin/.k8s-build}
 
