@@ -22,6 +22,9 @@ demo: build-init ## Local demo: a multi-process "container" stopped without and 
 	GRACEFUL_INIT=$(BIN)/graceful-init hack/demo-local.sh
 
 ##@ Benchmarks
+.PHONY: bench
+bench: bench-init bench-webhook ## Every benchmark (root; docs/benchmarks.md).
+
 .PHONY: bench-init
 bench-init: ## graceful-init vs tini, dumb-init, catatonit as PID 1 (root; a few minutes; docs/benchmarks.md).
 	hack/bench-init.sh

@@ -17,7 +17,7 @@ import (
 	"github.com/graceful-dev/graceful/pkg/serverconfig"
 )
 
-// TestManifests creates every object of config/manager and config/webhook
+// TestManifests creates every object of config/manager, config/rbac and config/webhook
 // in a real API server, and parses the shipped config file with the
 // server's own strict parser.
 func TestManifests(t *testing.T) {
@@ -41,7 +41,7 @@ func TestManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, f := range []string{"manager/namespace.yaml", "manager/rbac.yaml", "manager/manager.yaml", "webhook/service.yaml", "webhook/manifests.yaml"} {
+	for _, f := range []string{"manager/namespace.yaml", "rbac/rbac.yaml", "manager/manager.yaml", "webhook/service.yaml", "webhook/manifests.yaml"} {
 		b, err := os.ReadFile(filepath.Join(root, "config", f))
 		if err != nil {
 			t.Fatal(err)
