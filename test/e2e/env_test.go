@@ -15,7 +15,8 @@
 //	BUSYBOX           static busybox for the test images (default /bin/busybox)
 //
 // Pods are injected offline (pkg/manifest, as `graceful-webhook inject`
-// does) until the webhook cases land; see inject.
+// does; see inject), except in TestWebhook, which installs the chart and
+// lets the webhook inject.
 package e2e
 
 import (
@@ -32,6 +33,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graceful-dev/graceful/hack/cluster/imagefs"
@@ -40,6 +42,7 @@ import (
 
 // env is what every test uses, set up once by TestMain.
 var env struct {
+	cfg      *rest.Config // for clients of their own (the webhook tests)
 	cs       kubernetes.Interface
 	registry string
 	ns       string // this run's namespace
@@ -87,6 +90,7 @@ func setup() error {
 		return fmt.Errorf("kubeconfig %s: %w", kc, err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100
+	env.cfg = cfg
 	env.cs, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)

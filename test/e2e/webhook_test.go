@@ -1,0 +1,493 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
+	"github.com/graceful-dev/graceful/pkg/contract"
+)
+
+// The chart's release as installed by TestWebhook. With the release name
+// "graceful" the chart's full name is "graceful" (see _helpers.tpl).
+const (
+	releaseName      = "graceful"
+	releaseNamespace = "graceful-system"
+	deploymentName   = "graceful"
+	webhookConfig    = "graceful-webhook"
+	certSecret       = "graceful-webhook-cert"
+	webhookSelector  = "app.kubernetes.io/instance=graceful,app.kubernetes.io/component=webhook"
+)
+
+// TestWebhook installs charts/graceful with helm and runs the webhook cases
+// of issue 6 in order, each depending on the ones before: install, an
+// opted-in pod, namespace label and Enforce policy, an outage with
+// failurePolicy Ignore, uninstall. It leaves no release behind.
+func TestWebhook(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	helm := envOr("HELM", filepath.Join(root, "bin/tools/helm"))
+	if _, err := os.Stat(helm); err != nil {
+		t.Fatalf("helm: %v (run `make tools`, or set HELM)", err)
+	}
+	h := &helmRun{bin: helm, chart: filepath.Join(root, "charts/graceful")}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpWebhook(t)
+		}
+		// Whatever happened, leave no webhook that would intercept the
+		// cluster's pods, and no namespace a next run would trip over.
+		if _, err := h.run(t, "uninstall", releaseName, "--namespace", releaseNamespace, "--ignore-not-found", "--wait"); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+		_ = env.cs.CoreV1().Namespaces().Delete(context.Background(), releaseNamespace, metav1.DeleteOptions{})
+	})
+
+	var running *corev1.Pod // the opted-in pod of case 2, checked again after uninstall
+	ok := t.Run("install", func(t *testing.T) { installChart(t, h) }) &&
+		t.Run("opted-in-pod", func(t *testing.T) { running = optedInPod(t) }) &&
+		t.Run("namespace-label-and-enforce-policy", testNamespaceAndPolicy) &&
+		t.Run("outage-failure-policy-ignore", testOutage) &&
+		t.Run("uninstall", func(t *testing.T) { testUninstall(t, h, running) })
+	if !ok {
+		t.Log("a webhook case failed; the cases after it were not run")
+	}
+}
+
+// helmRun runs bin/tools/helm against the test's cluster.
+type helmRun struct{ bin, chart string }
+
+func (h *helmRun) run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, h.bin, append(args, "--kubeconfig", os.Getenv("KUBECONFIG"))...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// installChart: helm install with graceful's image by digest from the test
+// registry; both replicas Ready; the caBundle patched by the built-in
+// rotation and matching the serving certificate.
+func installChart(t *testing.T, h *helmRun) {
+	ctx := t.Context()
+	waitNamespaceGone(t, releaseNamespace) // a previous run's, still terminating
+	repo, digest, ok := strings.Cut(env.graceful, "@")
+	if !ok {
+		t.Fatalf("graceful image %q is not by digest", env.graceful)
+	}
+	values := map[string]any{
+		"image":     map[string]any{"repository": repo, "digest": digest},
+		"injection": map[string]any{"insecureRegistries": []string{env.registry}},
+		"webhook":   map[string]any{"failurePolicy": "Ignore"},
+	}
+	b, err := yaml.Marshal(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vf := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(vf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	out, err := h.run(t, "install", releaseName, h.chart, "--namespace", releaseNamespace, "--create-namespace", "--values", vf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("helm install (%.1fs):\n%s", time.Since(t0).Seconds(), out)
+
+	waitReplicas(t, 2)
+	t.Logf("install → 2 replicas Ready: %.1fs", time.Since(t0).Seconds())
+
+	// The chart ships the configuration without a caBundle (mode rotate);
+	// the webhook patches in the CA of the certificate it wrote.
+	var ca []byte
+	poll(t, time.Minute, "the webhook configuration's caBundle patched", func() (bool, string) {
+		mwc, err := env.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfig, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(mwc.Webhooks) != 1 || len(mwc.Webhooks[0].ClientConfig.CABundle) == 0 {
+			return false, fmt.Sprintf("%d webhooks, caBundle empty", len(mwc.Webhooks))
+		}
+		ca = mwc.Webhooks[0].ClientConfig.CABundle
+		return true, ""
+	})
+	t.Logf("install → caBundle patched: %.1fs", time.Since(t0).Seconds())
+	sec, err := env.cs.CoreV1().Secrets(releaseNamespace).Get(ctx, certSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("serving certificate secret: %v", err)
+	}
+	verifyServing(t, ca, sec.Data["tls.crt"])
+}
+
+// verifyServing checks that caPEM signs the serving certificate certPEM for
+// the webhook Service's DNS name.
+func verifyServing(t *testing.T, caPEM, certPEM []byte) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("caBundle holds no PEM certificate:\n%s", caPEM)
+	}
+	blk, _ := pem.Decode(certPEM)
+	if blk == nil {
+		t.Fatalf("secret %s: tls.crt holds no PEM block", certSecret)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatalf("secret %s: tls.crt: %v", certSecret, err)
+	}
+	dns := deploymentName + "." + releaseNamespace + ".svc"
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: dns}); err != nil {
+		t.Fatalf("serving certificate does not verify against the caBundle for %s: %v", dns, err)
+	}
+}
+
+// optedInPod: a pod with graceful.dev/inject: "true" created through the
+// API comes back rewritten, starts and runs graceful-init as PID 1.
+func optedInPod(t *testing.T) *corev1.Pod {
+	pod := shellPod("webhook-opted-in", 10, `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done`)
+	pod.Annotations = map[string]string{contract.AnnotationInject: contract.InjectTrue}
+	startPod(t, pod)
+	got, err := env.cs.CoreV1().Pods(env.ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireInjected(t, got)
+	out := waitLog(t, pod.Name, "pid1: ")
+	if !hasLine(parseLog(t, out), "pid1: "+contract.InitPath) {
+		t.Fatalf("PID 1 is not %s:\n%s", contract.InitPath, out)
+	}
+	return got
+}
+
+// requireInjected fails unless pod carries the webhook's status annotation,
+// the graceful-install init container, and an app command that starts with
+// graceful-init.
+func requireInjected(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	if _, ok := pod.Annotations[contract.AnnotationStatus]; !ok {
+		t.Errorf("pod %s/%s: no %s annotation: not injected (annotations %v)", pod.Namespace, pod.Name, contract.AnnotationStatus, pod.Annotations)
+	}
+	if !slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == contract.InstallContainerName }) {
+		t.Errorf("pod %s/%s: no %s init container", pod.Namespace, pod.Name, contract.InstallContainerName)
+	}
+	if cmd := pod.Spec.Containers[0].Command; len(cmd) == 0 || cmd[0] != contract.InitPath {
+		t.Errorf("pod %s/%s: command %q does not start with %s", pod.Namespace, pod.Name, cmd, contract.InitPath)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+func requireNotInjected(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	if _, ok := pod.Annotations[contract.AnnotationStatus]; ok || len(pod.Spec.InitContainers) != 0 {
+		t.Fatalf("pod %s/%s was injected (annotations %v, %d init containers)", pod.Namespace, pod.Name, pod.Annotations, len(pod.Spec.InitContainers))
+	}
+}
+
+// warnings collects the API server's warning headers.
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+func (w *warnings) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.list)
+}
+
+// tempNamespace creates a namespace with labels, deleted at the end of the test.
+func tempNamespace(t *testing.T, labels map[string]string) string {
+	t.Helper()
+	ns, err := env.cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: env.ns + "-", Labels: labels}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	t.Cleanup(func() { _ = env.cs.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
+	poll(t, time.Minute, "default service account in "+ns.Name, func() (bool, string) {
+		_, err := env.cs.CoreV1().ServiceAccounts(ns.Name).Get(t.Context(), "default", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+	return ns.Name
+}
+
+// createPod creates pod in ns through cs and returns the stored object, as
+// the admission chain left it.
+func createPod(t *testing.T, cs kubernetes.Interface, ns string, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	pod = pod.DeepCopy()
+	pod.Namespace = ns
+	got, err := cs.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create pod %s/%s: %v", ns, pod.Name, err)
+	}
+	return got
+}
+
+func testNamespaceAndPolicy(t *testing.T) {
+	t.Run("namespace-label", func(t *testing.T) {
+		ns := tempNamespace(t, map[string]string{contract.LabelInject: contract.NamespaceEnabled})
+		requireInjected(t, createPod(t, env.cs, ns, shellPod("ns-opted-in", 5, "sleep 3600")))
+		out := shellPod("ns-opted-out", 5, "sleep 3600")
+		out.Annotations = map[string]string{contract.AnnotationInject: contract.InjectFalse}
+		requireNotInjected(t, createPod(t, env.cs, ns, out))
+	})
+	t.Run("enforce-policy-overrules-opt-out", func(t *testing.T) {
+		ns := tempNamespace(t, nil)
+		scheme := runtime.NewScheme()
+		if err := v1alpha1.AddToScheme(scheme); err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.New(env.cfg, client.Options{Scheme: scheme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol := &v1alpha1.ShutdownPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: ns},
+			Spec: v1alpha1.ShutdownPolicySpec{
+				Mode:              v1alpha1.ModeEnforce,
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+			},
+		}
+		if err := c.Create(t.Context(), pol); err != nil {
+			t.Fatalf("create ShutdownPolicy: %v", err)
+		}
+		t.Cleanup(func() { _ = c.Delete(context.Background(), pol) })
+		// The webhook's status controller marks the policy Ready once its
+		// cache holds it.
+		poll(t, time.Minute, "ShutdownPolicy Ready", func() (bool, string) {
+			if err := c.Get(t.Context(), client.ObjectKeyFromObject(pol), pol); err != nil {
+				return false, err.Error()
+			}
+			return meta.IsStatusConditionTrue(pol.Status.Conditions, "Ready"), fmt.Sprint(pol.Status.Conditions)
+		})
+
+		w := &warnings{}
+		cfg := rest.CopyConfig(env.cfg)
+		cfg.WarningHandler = w
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Both replicas serve admission; each has its own cache, which
+		// may see the policy a moment after the status controller did.
+		var got *corev1.Pod
+		poll(t, 30*time.Second, "opted-out pod injected under the Enforce policy", func() (bool, string) {
+			pod := shellPod(fmt.Sprintf("enforced-%d", time.Now().UnixNano()), 5, "sleep 3600")
+			pod.Annotations = map[string]string{contract.AnnotationInject: contract.InjectFalse}
+			got = createPod(t, cs, ns, pod)
+			_, ok := got.Annotations[contract.AnnotationStatus]
+			return ok, fmt.Sprint(got.Annotations)
+		})
+		requireInjected(t, got)
+		want := fmt.Sprintf("opt-out annotation %s=false overruled by ShutdownPolicy %s (Enforce)", contract.AnnotationInject, pol.Name)
+		ws := w.all()
+		t.Logf("warnings returned to the client: %q", ws)
+		if !slices.ContainsFunc(ws, func(s string) bool { return strings.Contains(s, want) }) {
+			t.Errorf("no warning %q returned to the client; got %q", want, ws)
+		}
+	})
+}
+
+func testOutage(t *testing.T) {
+	scale(t, 0)
+	poll(t, 2*time.Minute, "no webhook pods left", func() (bool, string) {
+		pods, err := env.cs.CoreV1().Pods(releaseNamespace).List(t.Context(), metav1.ListOptions{LabelSelector: webhookSelector})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(pods.Items) == 0, fmt.Sprintf("%d pods", len(pods.Items))
+	})
+	pod := shellPod("outage", 5, "sleep 3600")
+	pod.Annotations = map[string]string{contract.AnnotationInject: contract.InjectTrue}
+	t0 := time.Now()
+	got := createPod(t, env.cs, env.ns, pod)
+	d := time.Since(t0)
+	t.Logf("outage: opted-in pod created in %.2fs", d.Seconds())
+	requireNotInjected(t, got)
+	// The configuration's timeoutSeconds is 5; with no endpoints the API
+	// server fails the call at once. Generous slack for a loaded machine.
+	if d > 10*time.Second {
+		t.Errorf("create took %v during the outage, want a few seconds at most", d)
+	}
+
+	scale(t, 2)
+	waitReplicas(t, 2)
+	t0 = time.Now()
+	var after *corev1.Pod
+	poll(t, time.Minute, "injection resumed", func() (bool, string) {
+		p := shellPod(fmt.Sprintf("resumed-%d", time.Now().UnixNano()), 5, "sleep 3600")
+		p.Annotations = map[string]string{contract.AnnotationInject: contract.InjectTrue}
+		after = createPod(t, env.cs, env.ns, p)
+		_, ok := after.Annotations[contract.AnnotationStatus]
+		return ok, "not injected"
+	})
+	requireInjected(t, after)
+	t.Logf("outage: injection resumed %.2fs after both replicas were Ready again", time.Since(t0).Seconds())
+}
+
+func testUninstall(t *testing.T, h *helmRun, running *corev1.Pod) {
+	out, err := h.run(t, "uninstall", releaseName, "--namespace", releaseNamespace, "--wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("helm uninstall:\n%s", out)
+	if _, err := env.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(t.Context(), webhookConfig, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("MutatingWebhookConfiguration %s after uninstall: %v, want NotFound", webhookConfig, err)
+	}
+	all, err := env.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all.Items {
+		for _, w := range m.Webhooks {
+			if strings.HasSuffix(w.Name, ".graceful.dev") {
+				t.Errorf("MutatingWebhookConfiguration %s still has webhook %s after uninstall", m.Name, w.Name)
+			}
+		}
+	}
+	// A new pod is admitted as is, without waiting for a webhook.
+	p := shellPod("after-uninstall", 5, "sleep 3600")
+	p.Annotations = map[string]string{contract.AnnotationInject: contract.InjectTrue}
+	requireNotInjected(t, createPod(t, env.cs, env.ns, p))
+	if running == nil {
+		t.Fatal("no running pod from the opted-in case")
+	}
+	got, err := env.cs.CoreV1().Pods(env.ns).Get(t.Context(), running.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("injected pod %s after uninstall: %v", running.Name, err)
+	}
+	if got.UID != running.UID || !isReady(got) || got.Status.ContainerStatuses[0].RestartCount != 0 {
+		t.Errorf("injected pod %s did not keep running through the uninstall: phase %s, ready %v, uid %s → %s",
+			got.Name, got.Status.Phase, isReady(got), running.UID, got.UID)
+	}
+}
+
+// scale sets the webhook Deployment's replicas through its scale subresource.
+func scale(t *testing.T, n int32) {
+	t.Helper()
+	_, err := env.cs.AppsV1().Deployments(releaseNamespace).UpdateScale(t.Context(), deploymentName,
+		&autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: deploymentName, Namespace: releaseNamespace}, Spec: autoscalingv1.ScaleSpec{Replicas: n}},
+		metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("scale %s to %d: %v", deploymentName, n, err)
+	}
+}
+
+// waitReplicas waits until the webhook Deployment has n Ready replicas of
+// its current generation.
+func waitReplicas(t *testing.T, n int32) {
+	t.Helper()
+	poll(t, 3*time.Minute, fmt.Sprintf("%d webhook replicas Ready", n), func() (bool, string) {
+		d, err := env.cs.AppsV1().Deployments(releaseNamespace).Get(t.Context(), deploymentName, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return deploymentReady(d, n), fmt.Sprintf("generation %d observed %d, ready %d updated %d", d.Generation, d.Status.ObservedGeneration, d.Status.ReadyReplicas, d.Status.UpdatedReplicas)
+	})
+}
+
+func deploymentReady(d *appsv1.Deployment, n int32) bool {
+	return d.Status.ObservedGeneration >= d.Generation && d.Status.ReadyReplicas == n && d.Status.UpdatedReplicas == n && d.Status.Replicas == n
+}
+
+func waitNamespaceGone(t *testing.T, name string) {
+	t.Helper()
+	poll(t, 2*time.Minute, "namespace "+name+" gone", func() (bool, string) {
+		ns, err := env.cs.CoreV1().Namespaces().Get(t.Context(), name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		if ns.DeletionTimestamp == nil {
+			// Left by a run that did not clean up: install will say so if
+			// a release is still in it.
+			return true, ""
+		}
+		return false, "terminating"
+	})
+}
+
+// poll calls f every 250 ms until it returns true, failing the test after d
+// with f's last explanation.
+func poll(t *testing.T, d time.Duration, what string, f func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, why := f()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v (last: %s)", what, d, why)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// dumpWebhook logs the webhook pods' status and logs and the release
+// namespace's events.
+func dumpWebhook(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pods, err := env.cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("webhook pods: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		st, _ := yaml.Marshal(p.Status)
+		b, err := env.cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		t.Logf("webhook pod %s status:\n%s\nlogs (err %v):\n%s", p.Name, st, err, b)
+	}
+	evs, err := env.cs.CoreV1().Events(releaseNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("events of %s: %v", releaseNamespace, err)
+		return
+	}
+	var b strings.Builder
+	for _, e := range evs.Items {
+		fmt.Fprintf(&b, "  %s %s %s %s: %s\n", e.LastTimestamp.Format(time.RFC3339), e.InvolvedObject.Name, e.Type, e.Reason, e.Message)
+	}
+	t.Logf("events of %s:\n%s", releaseNamespace, b.String())
+}
