@@ -26,7 +26,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
+
+	"github.com/go-logr/logr"
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
 	"github.com/graceful-dev/graceful/pkg/contract"
@@ -127,6 +130,7 @@ func installChart(t *testing.T, h *helmRun) {
 
 	waitReplicas(t, 2)
 	t.Logf("install → 2 replicas Ready: %.1fs", time.Since(t0).Seconds())
+	logWebhookPods(t)
 
 	// The chart ships the configuration without a caBundle (mode rotate);
 	// the webhook patches in the CA of the certificate it wrote.
@@ -272,6 +276,7 @@ func testNamespaceAndPolicy(t *testing.T) {
 	})
 	t.Run("enforce-policy-overrules-opt-out", func(t *testing.T) {
 		ns := tempNamespace(t, nil)
+		ctrllog.SetLogger(logr.Discard()) // the client logs nothing worth reading here
 		scheme := runtime.NewScheme()
 		if err := v1alpha1.AddToScheme(scheme); err != nil {
 			t.Fatal(err)
@@ -462,6 +467,30 @@ func poll(t *testing.T, d time.Duration, what string, f func() (bool, string)) {
 			t.Fatalf("%s: not within %v (last: %s)", what, d, why)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// logWebhookPods logs each webhook pod's start and restarts.
+func logWebhookPods(t *testing.T) {
+	t.Helper()
+	pods, err := env.cs.CoreV1().Pods(releaseNamespace).List(t.Context(), metav1.ListOptions{LabelSelector: webhookSelector})
+	if err != nil {
+		t.Fatalf("webhook pods: %v", err)
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.ContainerStatuses {
+			started := ""
+			if c.State.Running != nil {
+				started = c.State.Running.StartedAt.Sub(p.CreationTimestamp.Time).String()
+			}
+			var ready string
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady {
+					ready = cond.LastTransitionTime.Sub(p.CreationTimestamp.Time).String()
+				}
+			}
+			t.Logf("webhook pod %s: container %s running %s after create, Ready %s after create, restarts %d", p.Name, c.Name, started, ready, c.RestartCount)
+		}
 	}
 }
 
