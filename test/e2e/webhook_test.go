@@ -76,6 +76,7 @@ func TestWebhook(t *testing.T) {
 	ok := t.Run("install", func(t *testing.T) { installChart(t, h) }) &&
 		t.Run("opted-in-pod", func(t *testing.T) { running = optedInPod(t) }) &&
 		t.Run("namespace-label-and-enforce-policy", testNamespaceAndPolicy) &&
+		t.Run("pod-security-restricted", testRestricted) &&
 		t.Run("outage-failure-policy-ignore", testOutage) &&
 		t.Run("uninstall", func(t *testing.T) { testUninstall(t, h, running) })
 	if !ok {
@@ -330,6 +331,52 @@ func testNamespaceAndPolicy(t *testing.T) {
 			t.Errorf("no warning %q returned to the client; got %q", want, ws)
 		}
 	})
+}
+
+// testRestricted: a namespace enforcing the restricted Pod Security
+// Standard (checked after mutation) admits an injected pod that complies on
+// its own, and the pod starts.
+func testRestricted(t *testing.T) {
+	ns := tempNamespace(t, map[string]string{
+		contract.LabelInject:                 contract.NamespaceEnabled,
+		"pod-security.kubernetes.io/enforce": "restricted",
+	})
+	pod := shellPod("restricted", 5, `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done`)
+	pod.Namespace = ns
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{
+		RunAsNonRoot:   new(true),
+		RunAsUser:      new(int64(1000)),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
+		AllowPrivilegeEscalation: new(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	// The un-injected pod is admitted: the namespace's policy is in force
+	// and the pod complies without graceful.
+	got := createPod(t, env.cs, ns, pod)
+	requireInjected(t, got)
+	poll(t, 2*time.Minute, "restricted pod Ready", func() (bool, string) {
+		p, err := env.cs.CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if p.Status.Phase == corev1.PodFailed {
+			t.Fatalf("restricted pod failed: %v", p.Status)
+		}
+		return isReady(p), string(p.Status.Phase)
+	})
+	b, err := env.cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "app"}).DoRaw(t.Context())
+	if err != nil || !strings.Contains(string(b), "pid1: "+contract.InitPath) {
+		t.Fatalf("restricted pod: PID 1 is not %s (err %v):\n%s", contract.InitPath, err, b)
+	}
+	// A pod breaking the standard is still refused: injection does not
+	// open a hole.
+	bad := shellPod("restricted-bad", 5, "sleep 3600")
+	bad.Namespace = ns
+	if _, err := env.cs.CoreV1().Pods(ns).Create(t.Context(), bad, metav1.CreateOptions{}); err == nil || !apierrors.IsForbidden(err) {
+		t.Fatalf("non-compliant pod in a restricted namespace: err %v, want Forbidden", err)
+	}
 }
 
 func testOutage(t *testing.T) {
