@@ -130,8 +130,14 @@ func installChart(t *testing.T, h *helmRun) {
 	t.Logf("helm install (%.1fs):\n%s", time.Since(t0).Seconds(), out)
 
 	waitReplicas(t, 2)
-	t.Logf("install → 2 replicas Ready: %.1fs", time.Since(t0).Seconds())
+	ready := time.Since(t0)
+	t.Logf("install → 2 replicas Ready: %.1fs", ready.Seconds())
 	logWebhookPods(t)
+	if ready > 30*time.Second {
+		// Seen now and then (docs/e2e.md): keep the evidence.
+		t.Log("a replica was slow to become Ready; the webhook pods' logs:")
+		dumpWebhook(t)
+	}
 
 	// The chart ships the configuration without a caBundle (mode rotate);
 	// the webhook patches in the CA of the certificate it wrote.
