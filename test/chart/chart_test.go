@@ -199,6 +199,15 @@ func TestChartFacts(t *testing.T) {
 	if strings.Contains(def, "caBundle:") {
 		t.Errorf("rotate mode must not template a caBundle (the webhook manages it; GitOps would see drift)")
 	}
+	// Rotate mode: the webhook writes its certificate into a writable emptyDir
+	// at certDir (a mounted Secret would lag the kubelet's sync); the other
+	// modes read the Secret, mounted where certDir points.
+	if !strings.Contains(def, "certDir: /certs") || !strings.Contains(def, "mountPath: /certs") || !strings.Contains(def, "emptyDir:") {
+		t.Errorf("rotate mode: certDir /certs must be a writable emptyDir")
+	}
+	if cm := render("--set", "certificates.mode=cert-manager"); !strings.Contains(cm, "certDir: /provided-certs") || !strings.Contains(cm, "mountPath: /provided-certs") {
+		t.Errorf("cert-manager mode: certDir must be the mounted Secret")
+	}
 	if !strings.Contains(render("--set", "policy.enforce=true"), "failurePolicy: Fail") {
 		t.Errorf("policy.enforce does not switch failurePolicy to Fail")
 	}
