@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/pkg/envtestenv"
 )
 
 func TestServeBadConfig(t *testing.T) {
@@ -52,12 +53,9 @@ func init() {
 // process against a real API server: it becomes ready, injects a pod, and
 // exits 0 on SIGTERM.
 func TestServeProcess(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join("..", "..", "bin", "k8s")
-	}
-	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
-		t.Fatalf("kube-apiserver missing in %s: run `make envtest-bin` first: %v", assets, err)
+	assets, err := envtestenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}

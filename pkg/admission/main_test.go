@@ -45,6 +45,7 @@ import (
 
 	"github.com/graceful-dev/graceful/pkg/admission"
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
+	"github.com/graceful-dev/graceful/pkg/envtestenv"
 	"github.com/graceful-dev/graceful/pkg/imageconfig"
 	"github.com/graceful-dev/graceful/pkg/policystatus"
 	"github.com/graceful-dev/graceful/pkg/rewrite"
@@ -95,14 +96,9 @@ func TestMain(m *testing.M) {
 func suite(m *testing.M) (int, error) {
 	_, file, _, _ := runtime.Caller(0)
 	repoRoot = filepath.Join(filepath.Dir(file), "..", "..")
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(repoRoot, "bin", "k8s")
-	}
-	for _, b := range []string{"etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
-			return 1, fmt.Errorf("%s missing in %s: run `make envtest-bin` first (it builds etcd and kube-apiserver): %w", b, assets, err)
-		}
+	assets, err := envtestenv.AssetsDir()
+	if err != nil {
+		return 1, err
 	}
 	logf.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: verbosity()}))
 

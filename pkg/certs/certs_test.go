@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/certs"
+	"github.com/graceful-dev/graceful/pkg/envtestenv"
 )
 
 const (
@@ -45,14 +46,9 @@ const (
 func assets(t *testing.T) (root, dir string) {
 	_, file, _, _ := runtime.Caller(0)
 	root = filepath.Join(filepath.Dir(file), "..", "..")
-	dir = os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		dir = filepath.Join(root, "bin", "k8s")
-	}
-	for _, b := range []string{"etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			t.Fatalf("%s missing in %s: run `make envtest-bin` first: %v", b, dir, err)
-		}
+	dir, err := envtestenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return root, dir
 }

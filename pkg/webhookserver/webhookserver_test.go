@@ -23,6 +23,7 @@ import (
 
 	"github.com/graceful-dev/graceful/pkg/certs"
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/pkg/envtestenv"
 	"github.com/graceful-dev/graceful/pkg/serverconfig"
 	"github.com/graceful-dev/graceful/pkg/webhookserver"
 )
@@ -42,12 +43,9 @@ func freePort(t *testing.T) int {
 func TestServe(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(root, "bin", "k8s")
-	}
-	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
-		t.Fatalf("kube-apiserver missing in %s: run `make envtest-bin` first: %v", assets, err)
+	assets, err := envtestenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/graceful-dev/graceful/pkg/envtestenv"
 	"github.com/graceful-dev/graceful/pkg/serverconfig"
 )
 
@@ -49,12 +50,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "helm not built: run 'make tools' (%v)\n", err)
 		os.Exit(1)
 	}
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(root, "bin/k8s")
-	}
-	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
-		fmt.Fprintf(os.Stderr, "kube-apiserver not built: run 'make envtest-bin' (%v)\n", err)
+	assets, err := envtestenv.AssetsDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	cmCRDs, err := certManagerCRDs()

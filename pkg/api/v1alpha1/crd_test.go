@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
+	"github.com/graceful-dev/graceful/pkg/envtestenv"
 )
 
 // TestCRD installs config/crd/bases into a real kube-apiserver (envtest) and
@@ -27,14 +27,9 @@ import (
 // as a set, the status subresource, a Go round trip, and the printer columns.
 func TestCRD(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", "..", ".."))
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(root, "bin", "k8s")
-	}
-	for _, b := range []string{"etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
-			t.Fatalf("%s missing in %s: run `make envtest-bin` first: %v", b, assets, err)
-		}
+	assets, err := envtestenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
