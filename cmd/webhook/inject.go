@@ -8,13 +8,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/imageconfig"
 	"github.com/graceful-dev/graceful/pkg/manifest"
 	"github.com/graceful-dev/graceful/pkg/rewrite"
@@ -60,11 +60,11 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		in = f
 	}
 
-	resolver := imageconfig.New(imageconfig.Options{Insecure: splitList(*insecure)})
+	resolver := imageconfig.New(imageconfig.Options{Insecure: contract.SplitList(*insecure)})
 	inj := &manifest.Injector{
 		Config:             rewrite.Config{Image: *image, Version: version.Version},
 		All:                *all,
-		ExcludedNamespaces: splitList(*exclude),
+		ExcludedNamespaces: contract.SplitList(*exclude),
 		Resolve: func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite.ImageConfig, error) {
 			c, err := resolver.Resolve(ctx, ref, imageconfig.PlatformFor(pod), authn.DefaultKeychain)
 			return rewrite.ImageConfig{Entrypoint: c.Entrypoint, Cmd: c.Cmd}, err
@@ -83,14 +83,4 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

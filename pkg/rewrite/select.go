@@ -2,8 +2,6 @@ package rewrite
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -25,7 +23,7 @@ func selectContainers(pod *corev1.Pod, d Defaults) selection {
 	chosen := map[string]bool{} // nil map: every wrappable container
 
 	if raw, ok := pod.Annotations[contract.AnnotationContainers]; ok {
-		names := splitList(raw)
+		names := contract.SplitList(raw)
 		if len(names) == 0 {
 			sel.warnings = append(sel.warnings, fmt.Sprintf("%s: %q names no container; ignored", contract.AnnotationContainers, raw))
 			chosen = defaultChoice(d)
@@ -100,16 +98,4 @@ func containerKind(pod *corev1.Pod, name string) kind {
 		}
 	}
 	return kindNone
-}
-
-// splitList splits a comma list, trims the items and drops empty ones and
-// repeats.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
 }

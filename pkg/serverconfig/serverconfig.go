@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/rewrite"
 )
 
@@ -157,7 +158,7 @@ func Parse(args []string, env func(string) string, out io.Writer) (Config, error
 		case "image":
 			c.Image = f.Image
 		case "system-namespaces":
-			c.SystemNamespaces = splitList(systemNS)
+			c.SystemNamespaces = contract.SplitList(systemNS)
 		case "own-namespace":
 			c.OwnNamespace = f.OwnNamespace
 		case "lookup-failure":
@@ -165,7 +166,7 @@ func Parse(args []string, env func(string) string, out io.Writer) (Config, error
 		case "lookup-timeout":
 			c.LookupTimeout.Duration = lookupTimeout
 		case "insecure-registries":
-			c.InsecureRegistries = splitList(insecure)
+			c.InsecureRegistries = contract.SplitList(insecure)
 		case "registry-ca-bundle":
 			c.RegistryCABundle = f.RegistryCABundle
 		case "cert-mode":
@@ -264,16 +265,6 @@ func (c Config) ExcludedNamespaces() []string {
 	out := slices.Clone(c.SystemNamespaces)
 	if c.OwnNamespace != "" && !slices.Contains(out, c.OwnNamespace) {
 		out = append(out, c.OwnNamespace)
-	}
-	return out
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
 	}
 	return out
 }
