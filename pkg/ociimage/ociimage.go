@@ -1,25 +1,21 @@
-// Package ociimage builds graceful's container image without Docker: the two
-// static binaries in one layer, non-root, with the same paths, user,
-// entrypoint and labels as the Dockerfile (a test keeps the two in step), and
-// writes it as an OCI image layout tar that `ctr images import` loads, or
-// pushes it to a registry.
+// Package ociimage builds container images from host files without Docker:
+// graceful's own image (Build: the two static binaries in one layer,
+// non-root, with the same paths, user, entrypoint and labels as the
+// Dockerfile, which a test keeps in step) and the small images of the local
+// cluster and the e2e tests (BuildFiles). WriteLayoutTar writes an OCI image
+// layout tar that `ctr images import` loads.
 package ociimage
 
 import (
 	"archive/tar"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
 )
@@ -54,71 +50,17 @@ func Labels(version string) map[string]string {
 // Build assembles the image. File times are fixed so that the same binaries
 // give the same digest.
 func Build(s Spec) (v1.Image, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	epoch := time.Unix(0, 0)
-	for _, d := range []string{"usr/", "usr/local/", "usr/local/bin/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: epoch}); err != nil {
-			return nil, fmt.Errorf("image layer: %w", err)
-		}
-	}
-	// A fixed order: the same binaries must give the same layer digest.
-	for _, f := range []struct{ dst, src string }{{contract.ImageInitPath, s.InitBinary}, {contract.ImageWebhookPath, s.WebhookBinary}} {
-		if err := addFile(tw, strings.TrimPrefix(f.dst, "/"), f.src, epoch); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("image layer: %w", err)
-	}
-	data := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		return nil, fmt.Errorf("image layer: %w", err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return nil, fmt.Errorf("image: %w", err)
-	}
-	p := s.Platform
-	if p.OS == "" {
-		p = v1.Platform{OS: "linux", Architecture: "amd64"}
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("image config: %w", err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
-	cf.Created = v1.Time{Time: epoch}
-	cf.Config.User = User
-	cf.Config.Entrypoint = Entrypoint
-	cf.Config.Cmd = Cmd
-	cf.Config.Labels = Labels(s.Version)
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		return nil, fmt.Errorf("image config: %w", err)
-	}
-	return img, nil
-}
-
-func addFile(tw *tar.Writer, name, src string, mtime time.Time) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: FileMode, Size: fi.Size(), ModTime: mtime}); err != nil {
-		return fmt.Errorf("image layer %s: %w", name, err)
-	}
-	if _, err := io.Copy(tw, f); err != nil {
-		return fmt.Errorf("image layer %s: %w", name, err)
-	}
-	return nil
+	return BuildFiles(FileSpec{
+		Entries: []Entry{
+			{Path: contract.ImageInitPath, Src: s.InitBinary, Mode: FileMode},
+			{Path: contract.ImageWebhookPath, Src: s.WebhookBinary, Mode: FileMode},
+		},
+		User:       User,
+		Entrypoint: Entrypoint,
+		Cmd:        Cmd,
+		Labels:     Labels(s.Version),
+		Platform:   s.Platform,
+	})
 }
 
 // WriteLayoutTar writes img as an OCI image layout tar at path, named name

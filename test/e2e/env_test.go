@@ -36,7 +36,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/graceful-dev/graceful/hack/cluster/imagefs"
 	"github.com/graceful-dev/graceful/pkg/ociimage"
 )
 
@@ -118,15 +117,15 @@ func setup() error {
 		return err
 	}
 	applets := []string{"sh", "sleep", "echo", "cat", "tr", "setsid", "true", "ps", "nc", "head"}
-	bb, err := imagefs.Build(imagefs.Spec{Entries: imagefs.Busybox(busybox, applets...)})
+	bb, err := ociimage.BuildFiles(ociimage.FileSpec{Entries: ociimage.Busybox(busybox, applets...)})
 	if err != nil {
 		return err
 	}
 	if env.busybox, err = push(ctx, bb, "busybox:e2e"); err != nil {
 		return err
 	}
-	ep, err := imagefs.Build(imagefs.Spec{
-		Entries:    imagefs.Busybox(busybox, applets...),
+	ep, err := ociimage.BuildFiles(ociimage.FileSpec{
+		Entries:    ociimage.Busybox(busybox, applets...),
 		Entrypoint: []string{"/bin/sh", "-c", entrypointScript, "image-entrypoint"},
 		Cmd:        []string{"from-image-cmd"},
 	})

@@ -1,5 +1,5 @@
 // Command mkimage builds a one-layer image from host files (see
-// hack/cluster/imagefs) and writes it as an OCI layout tar for
+// pkg/ociimage.BuildFiles) and writes it as an OCI layout tar for
 // `ctr images import`, or pushes it to a plain-HTTP test registry:
 //
 //	mkimage -name registry.k8s.io/pause:3.10 -o pause.tar -file /pause=bin/pause -entrypoint /pause
@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/graceful-dev/graceful/hack/cluster/imagefs"
 	"github.com/graceful-dev/graceful/pkg/ociimage"
 )
 
@@ -37,22 +36,22 @@ func main() {
 	if *ref == "" || (*out == "" && !*push) || flag.NArg() > 0 {
 		fail(fmt.Errorf("-name and one of -o or -push are required, and no arguments"))
 	}
-	s := imagefs.Spec{Entrypoint: entrypoint, Cmd: cmd, User: *user}
+	s := ociimage.FileSpec{Entrypoint: entrypoint, Cmd: cmd, User: *user}
 	for _, f := range files {
 		d, src, ok := strings.Cut(f, "=")
 		if !ok {
 			fail(fmt.Errorf("-file %q: want DEST=SRC", f))
 		}
-		s.Entries = append(s.Entries, imagefs.Entry{Path: d, Src: src})
+		s.Entries = append(s.Entries, ociimage.Entry{Path: d, Src: src})
 	}
 	for _, l := range links {
 		d, t, ok := strings.Cut(l, "=")
 		if !ok {
 			fail(fmt.Errorf("-link %q: want DEST=TARGET", l))
 		}
-		s.Entries = append(s.Entries, imagefs.Entry{Path: d, Link: t})
+		s.Entries = append(s.Entries, ociimage.Entry{Path: d, Link: t})
 	}
-	img, err := imagefs.Build(s)
+	img, err := ociimage.BuildFiles(s)
 	if err != nil {
 		fail(err)
 	}

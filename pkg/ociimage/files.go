@@ -1,7 +1,4 @@
-// Package imagefs builds small single-layer container images from files on
-// the host, without Docker: the local cluster's pause image and the e2e
-// tests' busybox images.
-package imagefs
+package ociimage
 
 import (
 	"archive/tar"
@@ -29,14 +26,17 @@ type Entry struct {
 	Mode int64 // default 0o755
 }
 
-// Spec describes an image.
-type Spec struct {
+// FileSpec describes a one-layer image made of host files: graceful's own
+// image (Build), the local cluster's pause image and the e2e test images.
+type FileSpec struct {
 	Entries    []Entry
 	Entrypoint []string
 	Cmd        []string
 	User       string
 	Env        []string
 	WorkingDir string
+	Labels     map[string]string
+	Platform   v1.Platform // default linux/amd64
 }
 
 // Busybox returns entries for a static busybox at /bin/busybox (copied from
@@ -49,9 +49,9 @@ func Busybox(src string, applets ...string) []Entry {
 	return es
 }
 
-// Build assembles a linux/amd64 image of one layer. File times are fixed so
-// that the same inputs give the same digest.
-func Build(s Spec) (v1.Image, error) {
+// BuildFiles assembles an image of one layer. File times are fixed so that
+// the same inputs give the same digest.
+func BuildFiles(s FileSpec) (v1.Image, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	epoch := time.Unix(0, 0)
@@ -109,13 +109,18 @@ func Build(s Spec) (v1.Image, error) {
 		return nil, fmt.Errorf("image config: %w", err)
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
+	p := s.Platform
+	if p.OS == "" {
+		p = v1.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
 	cf.Created = v1.Time{Time: epoch}
 	cf.Config.Entrypoint = s.Entrypoint
 	cf.Config.Cmd = s.Cmd
 	cf.Config.User = s.User
 	cf.Config.Env = s.Env
 	cf.Config.WorkingDir = s.WorkingDir
+	cf.Config.Labels = s.Labels
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		return nil, fmt.Errorf("image config: %w", err)

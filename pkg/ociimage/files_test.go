@@ -1,4 +1,4 @@
-package imagefs
+package ociimage
 
 import (
 	"archive/tar"
@@ -16,17 +16,17 @@ func TestBuild(t *testing.T) {
 	if err := os.WriteFile(src, []byte("#!/bin/true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	spec := Spec{
+	spec := FileSpec{
 		Entries:    append(Busybox(src, "sh", "sleep"), Entry{Path: "/usr/local/bin/x", Src: src, Mode: 0o555}),
 		Entrypoint: []string{"/bin/sh", "-c"},
 		Cmd:        []string{"sleep 1"},
 		User:       "65532:65532",
 	}
-	img, err := Build(spec)
+	img, err := BuildFiles(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Build(spec)
+	again, err := BuildFiles(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestBuildErrors(t *testing.T) {
 		{Entry{Path: "/x", Src: "/nonexistent/file"}, "no such file"},
 		{Entry{Path: "/x", Src: "/"}, "not a regular file"},
 	} {
-		_, err := Build(Spec{Entries: []Entry{tc.e}})
+		_, err := BuildFiles(FileSpec{Entries: []Entry{tc.e}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Build(%+v) error %v, want one containing %q", tc.e, err, tc.want)
 		}
