@@ -79,7 +79,10 @@ envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
 	hack/k8s-binaries.sh $(BIN)/k8s envtest
 
 .PHONY: test
-test: lint verify-generated build envtest-bin tools ## Run every test (needs root: PID namespaces).
+test: test-unit test-e2e ## Run every test: unit, envtest, fuzz, then the e2e on the local cluster (root).
+
+.PHONY: test-unit
+test-unit: lint verify-generated build envtest-bin tools ## Every test but the e2e: unit, envtest, PID 1 in PID namespaces, fuzz (root).
 	go test -count=1 ./...
 	$(MAKE) fuzz
 
@@ -102,7 +105,7 @@ cluster-down: ## Stop the local cluster (keeps its state for a fast restart; hac
 	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/down.sh
 
 .PHONY: test-e2e
-test-e2e: build ## End-to-end tests on $$KUBECONFIG, or on the local cluster (brought up, left up).
+test-e2e: build tools ## End-to-end tests on $$KUBECONFIG, or on the local cluster (brought up, left up).
 	@if [ -z "$$KUBECONFIG" ]; then GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh || exit 1; fi; \
 	export KUBECONFIG=$${KUBECONFIG:-$(CLUSTER_DIR)/admin.kubeconfig}; \
 	E2E_REGISTRY=$(E2E_REGISTRY) GRACEFUL_INIT=$(BIN)/graceful-init GRACEFUL_WEBHOOK=$(BIN)/graceful-webhook \
