@@ -13,10 +13,11 @@
 //	GRACEFUL_INIT     static graceful-init (default bin/graceful-init)
 //	GRACEFUL_WEBHOOK  static graceful-webhook (default bin/graceful-webhook)
 //	BUSYBOX           static busybox for the test images (default /bin/busybox)
+//	HELM              helm (default bin/tools/helm)
+//	E2E_REPORT        a file to append the measured figures to (optional)
 //
-// Pods are injected offline (pkg/manifest, as `graceful-webhook inject`
-// does; see inject), except in TestWebhook, which installs the chart and
-// lets the webhook inject.
+// TestWebhook installs charts/graceful with helm and lets the webhook inject
+// the pods of every case; TestOfflineInject runs `graceful-webhook inject`.
 package e2e
 
 import (
@@ -27,9 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -37,6 +35,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graceful-dev/graceful/pkg/ociimage"
+	"github.com/graceful-dev/graceful/test/deploy"
+	"github.com/graceful-dev/graceful/test/podrun"
 )
 
 // env is what every test uses, set up once by TestMain.
@@ -45,10 +45,10 @@ var env struct {
 	cs       kubernetes.Interface
 	registry string
 	ns       string // this run's namespace
+	root     string // the repository
 	// Images, by digest.
-	graceful   string // graceful-init and graceful-webhook
-	busybox    string // busybox, no ENTRYPOINT/CMD: pods give a command
-	entrypoint string // busybox with an ENTRYPOINT and CMD of its own
+	images     deploy.Images // graceful's, and busybox without ENTRYPOINT/CMD
+	entrypoint string        // busybox with an ENTRYPOINT and CMD of its own
 }
 
 // entrypointScript is the ENTRYPOINT of the entrypoint image: it names its
@@ -94,45 +94,29 @@ func setup() error {
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
+	if env.root, err = filepath.Abs("../.."); err != nil {
 		return err
-	}
-	initBin := envOr("GRACEFUL_INIT", filepath.Join(root, "bin/graceful-init"))
-	webhookBin := envOr("GRACEFUL_WEBHOOK", filepath.Join(root, "bin/graceful-webhook"))
-	busybox := envOr("BUSYBOX", "/bin/busybox")
-	for _, f := range []string{initBin, webhookBin, busybox} {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("%w (build with `make build`; busybox from the Debian package busybox-static)", err)
-		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	g, err := ociimage.Build(ociimage.Spec{InitBinary: initBin, WebhookBinary: webhookBin, Version: "e2e"})
-	if err != nil {
-		return err
+	src := deploy.Sources{
+		Init:    envOr("GRACEFUL_INIT", filepath.Join(env.root, "bin/graceful-init")),
+		Webhook: envOr("GRACEFUL_WEBHOOK", filepath.Join(env.root, "bin/graceful-webhook")),
+		Busybox: envOr("BUSYBOX", "/bin/busybox"),
 	}
-	if env.graceful, err = push(ctx, g, "graceful:e2e"); err != nil {
-		return err
-	}
-	applets := []string{"sh", "sleep", "echo", "cat", "tr", "setsid", "true", "ps", "nc", "head"}
-	bb, err := ociimage.BuildFiles(ociimage.FileSpec{Entries: ociimage.Busybox(busybox, applets...)})
-	if err != nil {
-		return err
-	}
-	if env.busybox, err = push(ctx, bb, "busybox:e2e"); err != nil {
+	if env.images, err = deploy.PushImages(ctx, env.registry, "e2e", src); err != nil {
 		return err
 	}
 	ep, err := ociimage.BuildFiles(ociimage.FileSpec{
-		Entries:    ociimage.Busybox(busybox, applets...),
+		Entries:    ociimage.Busybox(src.Busybox, deploy.Applets...),
 		Entrypoint: []string{"/bin/sh", "-c", entrypointScript, "image-entrypoint"},
 		Cmd:        []string{"from-image-cmd"},
 	})
 	if err != nil {
 		return err
 	}
-	if env.entrypoint, err = push(ctx, ep, "entrypoint:e2e"); err != nil {
+	if env.entrypoint, err = deploy.Push(ctx, env.registry, ep, "entrypoint:e2e"); err != nil {
 		return err
 	}
 
@@ -141,36 +125,27 @@ func setup() error {
 		return fmt.Errorf("create namespace: %w", err)
 	}
 	env.ns = ns.Name
-	// Pods need the namespace's default service account.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		_, err := env.cs.CoreV1().ServiceAccounts(env.ns).Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s: no default service account after 1m: %w", env.ns, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := waitServiceAccount(ctx, env.ns); err != nil {
+		return err
 	}
-	fmt.Printf("e2e: namespace %s, images %s %s %s\n", env.ns, env.graceful, env.busybox, env.entrypoint)
+	fmt.Printf("e2e: namespace %s, images %s %s %s\n", env.ns, env.images.Graceful, env.images.Busybox, env.entrypoint)
 	return nil
 }
 
-// push pushes img to the test registry as repoTag and returns its digest reference.
-func push(ctx context.Context, img v1.Image, repoTag string) (string, error) {
-	ref, err := name.ParseReference(env.registry+"/"+repoTag, name.Insecure)
-	if err != nil {
-		return "", fmt.Errorf("image name: %w", err)
+// waitServiceAccount waits for the namespace's default service account,
+// which pods need.
+func waitServiceAccount(ctx context.Context, ns string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := env.cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s: no default service account after 1m: %w", ns, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("push %s: %w", ref, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return "", fmt.Errorf("digest of %s: %w", ref, err)
-	}
-	return ref.Context().Digest(d.String()).String(), nil
 }
 
 func envOr(k, def string) string {
@@ -179,3 +154,6 @@ func envOr(k, def string) string {
 	}
 	return def
 }
+
+// pods runs pods in this run's namespace.
+func pods() podrun.Client { return podrun.Client{CS: env.cs, NS: env.ns} }

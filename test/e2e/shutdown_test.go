@@ -3,130 +3,153 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
+	"context"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/test/podrun"
+	"github.com/graceful-dev/graceful/test/seed"
 )
 
-// seedScript is the seed scenario: a shell as the main process starts a
-// worker and a setsid daemon; each of the three needs 1 s of cleanup on
-// SIGTERM. The main shell then waits for its children, as a launcher does.
-// Without an init that signals everyone, the worker and the daemon never
-// hear of the stop and the main shell waits for them until the kubelet's
-// SIGKILL.
-const seedScript = `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }
-cleanup='echo "$0: got SIGTERM"; sleep 1; echo "$0: cleanup done"; exit 0'
-sh -c "trap '$cleanup' TERM; echo worker: started; while :; do sleep 1 & wait \$!; done" worker &
-setsid sh -c "trap '$cleanup' TERM; echo daemon: started; while :; do sleep 1 & wait \$!; done" daemon &
-trap 'echo "main: got SIGTERM"; sleep 1; echo "main: cleanup done"; wait; echo "main: children gone"; exit 0' TERM
-echo main: started
-while :; do sleep 1 & wait $!; done`
+const seedGrace = 20
 
-// Every line the three processes print when they stop cleanly.
-var seedLines = []string{
-	"main: got SIGTERM", "main: cleanup done", "main: children gone",
-	"worker: got SIGTERM", "worker: cleanup done",
-	"daemon: got SIGTERM", "daemon: cleanup done",
+// testSeedScenario (issue 6, case 3): the seed scenario with grace 20 s,
+// opted in and injected by the webhook, and the same pod not opted in,
+// stopped together.
+func testSeedScenario(t *testing.T) {
+	injected := optIn(seed.Pod("seed-injected", env.ns, env.images.Busybox, seedGrace))
+	plain := seed.Pod("seed-plain", env.ns, env.images.Busybox, seedGrace)
+	describeOnFailure(t, injected.Name)
+	describeOnFailure(t, plain.Name)
+	outs, err := seed.Run(t.Context(), pods(), injected, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	if err := seed.WriteTable(&table, []string{"not injected", "injected by the webhook"}, []seed.Outcome{outs[1], outs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("seed scenario, grace %ds:\n%s", seedGrace, table.String())
+	checkSeedInjected(t, outs[0])
+	checkSeedPlain(t, outs[1])
 }
 
-func TestSeedScenario(t *testing.T) {
-	const grace = 20
-	t.Run("injected", func(t *testing.T) {
-		t.Parallel()
-		pod := inject(t, shellPod("seed-injected", grace, seedScript))
-		startPod(t, pod)
-		waitLog(t, pod.Name, "daemon: started")
-		logs := followLogs(t, pod.Name, "app")
-		r := deletePod(t, pod.Name)
-		out := logs.wait(t)
-		t.Logf("injected: container terminated %.2fs, pod gone %.2fs after delete (grace %ds), exit %d %s\n%s",
-			r.Terminated.Seconds(), r.Gone.Seconds(), grace, r.ExitCode, r.Reason, out)
-		lines := parseLog(t, out)
-		if term, ok := findLine(lines, "signal TERM received"); ok {
-			t.Logf("injected: SIGTERM reached graceful-init %.2fs after delete", term.T.Sub(r.Start).Seconds())
+// checkSeedInjected: every process got SIGTERM and finished its cleanup,
+// and the pod went well before the grace period.
+func checkSeedInjected(t *testing.T, o seed.Outcome) {
+	t.Helper()
+	r := o.Stop
+	t.Logf("%s: container terminated %.2fs, pod gone %.2fs after delete (grace %v), exit %d %s\n%s",
+		o.Pod, r.Terminated.Seconds(), r.Gone.Seconds(), o.Grace, r.ExitCode, r.Reason, o.Log)
+	reportStop(t, o.Pod, r)
+	lines := parseLog(t, o.Log)
+	if term, ok := podrun.Find(lines, "signal TERM received"); ok {
+		t.Logf("%s: SIGTERM reached graceful-init %.2fs after delete", o.Pod, term.T.Sub(r.Start).Seconds())
+	}
+	if end, ok := podrun.Find(lines, "all processes gone"); ok {
+		t.Logf("%s: graceful-init saw all processes gone %.2fs after delete", o.Pod, end.T.Sub(r.Start).Seconds())
+	}
+	if o.PID1 != contract.InitPath {
+		t.Errorf("%s: PID 1 is %q, want %s", o.Pod, o.PID1, contract.InitPath)
+	}
+	if !o.Clean() {
+		for _, p := range o.Processes {
+			t.Errorf("%s: %s: %s", o.Pod, p.Name, o.Fate(p))
 		}
-		if end, ok := findLine(lines, "all processes gone"); ok {
-			t.Logf("injected: graceful-init saw all processes gone %.2fs after delete", end.T.Sub(r.Start).Seconds())
-		}
-		report(t, "seed-injected", r)
-		if !hasLine(lines, "pid1: "+contract.InitPath) {
-			t.Errorf("PID 1 is not %s", contract.InitPath)
-		}
-		for _, l := range seedLines {
-			if !hasLine(lines, l) {
-				t.Errorf("log lacks the line %q: not every process got SIGTERM and finished its cleanup", l)
-			}
-		}
-		// Cleanup takes ~1 s; "well under" the grace period leaves slack
-		// for a loaded machine.
-		if r.Gone > grace/2*time.Second {
-			t.Errorf("pod gone after %v, want well under the %ds grace period", r.Gone, grace)
-		}
-		if r.ExitCode != 0 {
-			t.Errorf("container exit code %d (%s), want 0: the main shell exits 0 after its cleanup", r.ExitCode, r.Reason)
-		}
-	})
-	t.Run("not-injected", func(t *testing.T) {
-		t.Parallel()
-		pod := shellPod("seed-plain", grace, seedScript)
-		startPod(t, pod)
-		waitLog(t, pod.Name, "daemon: started")
-		logs := followLogs(t, pod.Name, "app")
-		r := deletePod(t, pod.Name)
-		out := logs.wait(t)
-		t.Logf("not injected: container terminated %.2fs, pod gone %.2fs after delete (grace %ds), exit %d %s\n%s",
-			r.Terminated.Seconds(), r.Gone.Seconds(), grace, r.ExitCode, r.Reason, out)
-		report(t, "seed-plain", r)
-		// The contrast the project exists for: PID 1 hears SIGTERM, the
-		// others do not, and the kubelet SIGKILLs at the end of the grace period.
-		lines := parseLog(t, out)
-		if !hasLine(lines, "pid1: /bin/sh") {
-			t.Errorf("PID 1 is not /bin/sh")
-		}
-		if !hasLine(lines, "main: got SIGTERM") {
-			t.Errorf("the main shell (PID 1) did not get SIGTERM")
-		}
-		for _, l := range []string{"worker: got SIGTERM", "daemon: got SIGTERM", "main: children gone"} {
-			if hasLine(lines, l) {
-				t.Errorf("log has %q: without graceful-init that should not happen", l)
-			}
-		}
-		if r.Gone < (grace-1)*time.Second {
-			t.Errorf("pod gone after %v, want the kubelet's SIGKILL at the %ds grace period", r.Gone, grace)
-		}
-		if r.ExitCode != 137 {
-			t.Errorf("container exit code %d (%s), want 137 (SIGKILL)", r.ExitCode, r.Reason)
-		}
-	})
+		t.Errorf("%s: not every process got SIGTERM and finished its cleanup (children gone %v, exit %d %s)", o.Pod, o.ChildrenGone, r.ExitCode, r.Reason)
+	}
+	// Cleanup takes ~1 s; "well under" the grace period leaves slack for a
+	// loaded machine.
+	if r.Gone > o.Grace/2 {
+		t.Errorf("%s: pod gone after %v, want well under the %v grace period", o.Pod, r.Gone, o.Grace)
+	}
 }
 
-// TestIgnoresSIGTERM: a main process that ignores SIGTERM is SIGKILLed by
-// graceful-init at its budget, before the kubelet would at the grace period.
-func TestIgnoresSIGTERM(t *testing.T) {
+// checkSeedPlain: the contrast graceful exists for. PID 1 hears SIGTERM,
+// the others do not, and the kubelet SIGKILLs at the end of the grace period.
+func checkSeedPlain(t *testing.T, o seed.Outcome) {
+	t.Helper()
+	r := o.Stop
+	t.Logf("%s: container terminated %.2fs, pod gone %.2fs after delete (grace %v), exit %d %s\n%s",
+		o.Pod, r.Terminated.Seconds(), r.Gone.Seconds(), o.Grace, r.ExitCode, r.Reason, o.Log)
+	reportStop(t, o.Pod, r)
+	if o.PID1 != "/bin/sh" {
+		t.Errorf("%s: PID 1 is %q, want /bin/sh", o.Pod, o.PID1)
+	}
+	for _, p := range o.Processes {
+		if want := p.Name == "main"; p.GotTERM != want {
+			t.Errorf("%s: %s got SIGTERM: %v, want %v: %s", o.Pod, p.Name, p.GotTERM, want, o.Fate(p))
+		}
+	}
+	if o.ChildrenGone {
+		t.Errorf("%s: the main shell saw its children end: without graceful-init that should not happen", o.Pod)
+	}
+	if r.Gone < o.Grace-time.Second {
+		t.Errorf("%s: pod gone after %v, want the kubelet's SIGKILL at the %v grace period", o.Pod, r.Gone, o.Grace)
+	}
+	if !o.Killed() {
+		t.Errorf("%s: container exit code %d (%s), want 137 (SIGKILL)", o.Pod, r.ExitCode, r.Reason)
+	}
+}
+
+// TestOfflineInject: the seed scenario injected by `graceful-webhook inject
+// -f -` instead of the webhook, run on the cluster: the same outcome.
+func TestOfflineInject(t *testing.T) {
 	t.Parallel()
+	in, err := yaml.Marshal(seed.Pod("seed-offline", env.ns, env.images.Busybox, seedGrace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, envOr("GRACEFUL_WEBHOOK", env.root+"/bin/graceful-webhook"),
+		"inject", "-f", "-", "-all", "-image", env.images.Graceful, "-insecure-registries", env.registry)
+	cmd.Stdin = strings.NewReader(string(in))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("graceful-webhook inject: %v\n%s", err, stderr.String())
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(out, &pod); err != nil {
+		t.Fatalf("injected manifest: %v\n%s", err, out)
+	}
+	requireInjected(t, &pod)
+	describeOnFailure(t, pod.Name)
+	outs, err := seed.Run(t.Context(), pods(), &pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSeedInjected(t, outs[0])
+}
+
+// testIgnoresSIGTERM (case 4): a main process that ignores SIGTERM is
+// SIGKILLed by graceful-init at its budget, before the kubelet would at the
+// grace period.
+func testIgnoresSIGTERM(t *testing.T) {
 	const grace = 5
-	pod := inject(t, shellPod("ignores-term", grace, `trap '' TERM; echo started; while :; do sleep 1; done`))
-	startPod(t, pod)
+	pod, _ := startPod(t, optIn(shellPod("ignores-term", grace, `trap '' TERM; echo started; while :; do sleep 1; done`)))
+	requireInjected(t, pod)
 	waitLog(t, pod.Name, "started")
-	logs := followLogs(t, pod.Name, "app")
+	logs := followLogs(t, pod.Name)
 	r := deletePod(t, pod.Name)
-	out := logs.wait(t)
+	out := waitLogEnd(t, logs)
 	budget := contract.ShutdownBudget(grace * time.Second)
 	t.Logf("ignores SIGTERM: container terminated (seen) %.2fs, pod gone %.2fs after delete (grace %ds, init budget %v), exit %d %s\n%s",
 		r.Terminated.Seconds(), r.Gone.Seconds(), grace, budget, r.ExitCode, r.Reason, out)
-	report(t, "ignores-term", r)
+	reportStop(t, "ignores-term", r)
 	lines := parseLog(t, out)
-	term, okTerm := findLine(lines, "signal TERM received")
-	kill, okKill := findLine(lines, "budget spent: SIGKILL")
-	exit, okExit := findLine(lines, "exiting 137")
+	term, okTerm := podrun.Find(lines, "signal TERM received")
+	kill, okKill := podrun.Find(lines, "budget spent: SIGKILL")
+	exit, okExit := podrun.Find(lines, "exiting 137")
 	if !okTerm || !okKill || !okExit {
 		t.Fatalf("graceful-init did not log SIGTERM in (%v), its SIGKILL (%v) and its exit 137 (%v): the kubelet, not the init, ended the process", okTerm, okKill, okExit)
 	}
@@ -142,13 +165,12 @@ func TestIgnoresSIGTERM(t *testing.T) {
 	}
 }
 
-// TestImageEntrypoint: a container without command runs its image's
-// ENTRYPOINT and CMD, looked up in the registry, under graceful-init.
-func TestImageEntrypoint(t *testing.T) {
-	t.Parallel()
+// testImageEntrypoint (case 5): a container without command runs its
+// image's ENTRYPOINT and CMD, looked up in the registry by the webhook,
+// under graceful-init.
+func testImageEntrypoint(t *testing.T) {
 	grace := int64(10)
 	plain := &corev1.Pod{}
-	plain.APIVersion, plain.Kind = "v1", "Pod"
 	plain.Name, plain.Namespace = "image-entrypoint", env.ns
 	plain.Spec = corev1.PodSpec{
 		TerminationGracePeriodSeconds: &grace,
@@ -156,7 +178,8 @@ func TestImageEntrypoint(t *testing.T) {
 		AutomountServiceAccountToken:  new(bool),
 		Containers:                    []corev1.Container{{Name: "app", Image: env.entrypoint, ImagePullPolicy: corev1.PullIfNotPresent}},
 	}
-	pod := inject(t, plain)
+	pod, _ := startPod(t, optIn(plain))
+	requireInjected(t, pod)
 	argv := append(slices.Clone(pod.Spec.Containers[0].Command), pod.Spec.Containers[0].Args...)
 	t.Logf("wrapped argv: %q", argv)
 	// The rewrite escapes "$" as "$$" in what came from the image, so that
@@ -168,93 +191,21 @@ func TestImageEntrypoint(t *testing.T) {
 			got = append(got, strings.ReplaceAll(a, "$$", "$"))
 		}
 	}
-	if len(argv) == 0 || argv[0] != contract.InitPath || !slices.Equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("wrapped argv %q does not run the image's ENTRYPOINT and CMD under %s", argv, contract.InitPath)
 	}
-	startPod(t, pod)
 	out := waitLog(t, pod.Name, "pid1: ")
 	lines := parseLog(t, out)
 	for _, l := range []string{"image-entrypoint: args=from-image-cmd", "subst: works", "pid1: " + contract.InitPath} {
-		if !hasLine(lines, l) {
+		if !podrun.Has(lines, l) {
 			t.Errorf("log lacks the line %q:\n%s", l, out)
 		}
 	}
-	logs := followLogs(t, pod.Name, "app")
+	logs := followLogs(t, pod.Name)
 	r := deletePod(t, pod.Name)
-	out = logs.wait(t)
-	report(t, "image-entrypoint", r)
-	if !hasLine(parseLog(t, out), "image-entrypoint: got SIGTERM") || r.ExitCode != 0 {
+	out = waitLogEnd(t, logs)
+	reportStop(t, "image-entrypoint", r)
+	if !podrun.Has(parseLog(t, out), "image-entrypoint: got SIGTERM") || r.ExitCode != 0 {
 		t.Errorf("the entrypoint did not stop on SIGTERM with exit 0 (exit %d):\n%s", r.ExitCode, out)
 	}
-}
-
-// waitLog polls the app container's log until it contains s (within 1m) and
-// returns it.
-func waitLog(t *testing.T, pod, s string) string {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	var last string
-	for time.Now().Before(deadline) {
-		b, err := env.cs.CoreV1().Pods(env.ns).GetLogs(pod, &corev1.PodLogOptions{Container: "app", Timestamps: true}).DoRaw(t.Context())
-		if err == nil && strings.Contains(string(b), s) {
-			return string(b)
-		}
-		last = fmt.Sprintf("%s (err %v)", b, err)
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("pod %s: log does not show %q within 1m; last: %s", pod, s, last)
-	return ""
-}
-
-// logLine is one line of a container log read with timestamps.
-type logLine struct {
-	T    time.Time
-	Text string
-}
-
-func parseLog(t *testing.T, s string) []logLine {
-	t.Helper()
-	var ls []logLine
-	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		ts, text, _ := strings.Cut(l, " ")
-		tm, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil {
-			t.Fatalf("log line without a timestamp: %q", l)
-		}
-		ls = append(ls, logLine{tm, text})
-	}
-	return ls
-}
-
-// hasLine: some line is exactly text.
-func hasLine(ls []logLine, text string) bool {
-	return slices.ContainsFunc(ls, func(l logLine) bool { return l.Text == text })
-}
-
-// findLine returns the first line containing s.
-func findLine(ls []logLine, s string) (logLine, bool) {
-	i := slices.IndexFunc(ls, func(l logLine) bool { return strings.Contains(l.Text, s) })
-	if i < 0 {
-		return logLine{}, false
-	}
-	return ls[i], true
-}
-
-// report appends one line per stop to $E2E_REPORT (if set), for docs.
-func report(t *testing.T, what string, r stopResult) {
-	p := os.Getenv("E2E_REPORT")
-	if p == "" {
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Logf("report: %v", err)
-		return
-	}
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Logf("report: %v", err)
-		return
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "%s stop: terminated %.2fs gone %.2fs exit %d\n", what, r.Terminated.Seconds(), r.Gone.Seconds(), r.ExitCode)
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,48 +31,46 @@ import (
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/test/deploy"
+	"github.com/graceful-dev/graceful/test/podrun"
 )
 
-// The chart's release as installed by TestWebhook. With the release name
-// "graceful" the chart's full name is "graceful" (see _helpers.tpl).
-const (
-	releaseName      = "graceful"
-	releaseNamespace = "graceful-system"
-	deploymentName   = "graceful"
-	webhookConfig    = "graceful-webhook"
-	certSecret       = "graceful-webhook-cert"
-	webhookSelector  = "app.kubernetes.io/instance=graceful,app.kubernetes.io/component=webhook"
-)
-
-// TestWebhook installs charts/graceful with helm and runs the webhook cases
-// of issue 6 in order, each depending on the ones before: install, an
-// opted-in pod, namespace label and Enforce policy, an outage with
-// failurePolicy Ignore, uninstall. It leaves no release behind.
+// TestWebhook installs charts/graceful with helm and runs the cases of
+// issue 6 in order, each depending on the ones before: install, an
+// opted-in pod, the pod cases (seed scenario, a SIGTERM ignorer, an image
+// entrypoint: together), the start cost (alone), namespace label and
+// Enforce policy, Pod Security restricted, an outage with failurePolicy
+// Ignore, uninstall. It leaves no release behind.
 func TestWebhook(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	helm := envOr("HELM", filepath.Join(root, "bin/tools/helm"))
-	if _, err := os.Stat(helm); err != nil {
+	h := deploy.Helm{Bin: envOr("HELM", filepath.Join(env.root, "bin/tools/helm")), Kubeconfig: os.Getenv("KUBECONFIG")}
+	if _, err := os.Stat(h.Bin); err != nil {
 		t.Fatalf("helm: %v (run `make tools`, or set HELM)", err)
 	}
-	h := &helmRun{bin: helm, chart: filepath.Join(root, "charts/graceful")}
 	t.Cleanup(func() {
 		if t.Failed() {
 			dumpWebhook(t)
 		}
 		// Whatever happened, leave no webhook that would intercept the
 		// cluster's pods, and no namespace a next run would trip over.
-		if _, err := h.run(t, "uninstall", releaseName, "--namespace", releaseNamespace, "--ignore-not-found", "--wait"); err != nil {
+		if _, err := h.Run(context.Background(), "uninstall", deploy.ReleaseName, "--namespace", deploy.Namespace, "--ignore-not-found", "--wait"); err != nil {
 			t.Logf("cleanup: %v", err)
 		}
-		_ = env.cs.CoreV1().Namespaces().Delete(context.Background(), releaseNamespace, metav1.DeleteOptions{})
+		_ = env.cs.CoreV1().Namespaces().Delete(context.Background(), deploy.Namespace, metav1.DeleteOptions{})
 	})
 
 	var running *corev1.Pod // the opted-in pod of case 2, checked again after uninstall
 	ok := t.Run("install", func(t *testing.T) { installChart(t, h) }) &&
 		t.Run("opted-in-pod", func(t *testing.T) { running = optedInPod(t) }) &&
+		t.Run("pods", func(t *testing.T) {
+			for name, f := range map[string]func(*testing.T){
+				"seed-scenario":    testSeedScenario,
+				"ignores-sigterm":  testIgnoresSIGTERM,
+				"image-entrypoint": testImageEntrypoint,
+			} {
+				t.Run(name, func(t *testing.T) { t.Parallel(); f(t) })
+			}
+		}) &&
+		t.Run("start-cost", testPodStartCost) &&
 		t.Run("namespace-label-and-enforce-policy", testNamespaceAndPolicy) &&
 		t.Run("pod-security-restricted", testRestricted) &&
 		t.Run("outage-failure-policy-ignore", testOutage) &&
@@ -84,46 +80,20 @@ func TestWebhook(t *testing.T) {
 	}
 }
 
-// helmRun runs bin/tools/helm against the test's cluster.
-type helmRun struct{ bin, chart string }
-
-func (h *helmRun) run(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, h.bin, append(args, "--kubeconfig", os.Getenv("KUBECONFIG"))...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
-}
-
-// installChart: helm install with graceful's image by digest from the test
-// registry; both replicas Ready; the caBundle patched by the built-in
-// rotation and matching the serving certificate.
-func installChart(t *testing.T, h *helmRun) {
+// installChart (case 1): helm install with graceful's image by digest from
+// the test registry; both replicas Ready; the caBundle patched by the
+// built-in rotation and matching the serving certificate.
+func installChart(t *testing.T, h deploy.Helm) {
 	ctx := t.Context()
-	waitNamespaceGone(t, releaseNamespace) // a previous run's, still terminating
-	repo, digest, ok := strings.Cut(env.graceful, "@")
-	if !ok {
-		t.Fatalf("graceful image %q is not by digest", env.graceful)
+	if err := deploy.WaitNamespaceGone(ctx, env.cs, deploy.Namespace, 2*time.Minute); err != nil {
+		t.Fatal(err) // a previous run's, still terminating
 	}
-	values := map[string]any{
-		"image":     map[string]any{"repository": repo, "digest": digest},
-		"injection": map[string]any{"insecureRegistries": []string{env.registry}},
-		"webhook":   map[string]any{"failurePolicy": "Ignore"},
-	}
-	b, err := yaml.Marshal(values)
+	values, err := deploy.Values(env.images, env.registry)
 	if err != nil {
-		t.Fatal(err)
-	}
-	vf := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(vf, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	out, err := h.run(t, "install", releaseName, h.chart, "--namespace", releaseNamespace, "--create-namespace", "--values", vf)
+	out, err := h.Install(ctx, "install", filepath.Join(env.root, "charts/graceful"), deploy.Namespace, values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,20 +111,12 @@ func installChart(t *testing.T, h *helmRun) {
 
 	// The chart ships the configuration without a caBundle (mode rotate);
 	// the webhook patches in the CA of the certificate it wrote.
-	var ca []byte
-	poll(t, time.Minute, "the webhook configuration's caBundle patched", func() (bool, string) {
-		mwc, err := env.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfig, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		if len(mwc.Webhooks) != 1 || len(mwc.Webhooks[0].ClientConfig.CABundle) == 0 {
-			return false, fmt.Sprintf("%d webhooks, caBundle empty", len(mwc.Webhooks))
-		}
-		ca = mwc.Webhooks[0].ClientConfig.CABundle
-		return true, ""
-	})
+	ca, err := deploy.WaitCABundle(ctx, env.cs, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("install → caBundle patched: %.1fs", time.Since(t0).Seconds())
-	sec, err := env.cs.CoreV1().Secrets(releaseNamespace).Get(ctx, certSecret, metav1.GetOptions{})
+	sec, err := env.cs.CoreV1().Secrets(deploy.Namespace).Get(ctx, deploy.CertSecret, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("serving certificate secret: %v", err)
 	}
@@ -171,13 +133,13 @@ func verifyServing(t *testing.T, caPEM, certPEM []byte) {
 	}
 	blk, _ := pem.Decode(certPEM)
 	if blk == nil {
-		t.Fatalf("secret %s: tls.crt holds no PEM block", certSecret)
+		t.Fatalf("secret %s: tls.crt holds no PEM block", deploy.CertSecret)
 	}
 	cert, err := x509.ParseCertificate(blk.Bytes)
 	if err != nil {
-		t.Fatalf("secret %s: tls.crt: %v", certSecret, err)
+		t.Fatalf("secret %s: tls.crt: %v", deploy.CertSecret, err)
 	}
-	dns := deploymentName + "." + releaseNamespace + ".svc"
+	dns := deploy.Deployment + "." + deploy.Namespace + ".svc"
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: dns}); err != nil {
 		t.Fatalf("serving certificate does not verify against the caBundle for %s: %v", dns, err)
 	}
@@ -186,16 +148,11 @@ func verifyServing(t *testing.T, caPEM, certPEM []byte) {
 // optedInPod: a pod with graceful.dev/inject: "true" created through the
 // API comes back rewritten, starts and runs graceful-init as PID 1.
 func optedInPod(t *testing.T) *corev1.Pod {
-	pod := shellPod("webhook-opted-in", 10, `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done`)
-	pod.Annotations = map[string]string{contract.AnnotationInject: contract.InjectTrue}
-	startPod(t, pod)
-	got, err := env.cs.CoreV1().Pods(env.ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pod := optIn(shellPod("webhook-opted-in", 10, `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done`))
+	got, _ := startPod(t, pod)
 	requireInjected(t, got)
 	out := waitLog(t, pod.Name, "pid1: ")
-	if !hasLine(parseLog(t, out), "pid1: "+contract.InitPath) {
+	if !podrun.Has(parseLog(t, out), "pid1: "+contract.InitPath) {
 		t.Fatalf("PID 1 is not %s:\n%s", contract.InitPath, out)
 	}
 	return got
@@ -370,7 +327,7 @@ func testRestricted(t *testing.T) {
 		if p.Status.Phase == corev1.PodFailed {
 			t.Fatalf("restricted pod failed: %v", p.Status)
 		}
-		return isReady(p), string(p.Status.Phase)
+		return podrun.IsReady(p), string(p.Status.Phase)
 	})
 	b, err := env.cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "app"}).DoRaw(t.Context())
 	if err != nil || !strings.Contains(string(b), "pid1: "+contract.InitPath) {
@@ -388,7 +345,7 @@ func testRestricted(t *testing.T) {
 func testOutage(t *testing.T) {
 	scale(t, 0)
 	poll(t, 2*time.Minute, "no webhook pods left", func() (bool, string) {
-		pods, err := env.cs.CoreV1().Pods(releaseNamespace).List(t.Context(), metav1.ListOptions{LabelSelector: webhookSelector})
+		pods, err := env.cs.CoreV1().Pods(deploy.Namespace).List(t.Context(), metav1.ListOptions{LabelSelector: deploy.PodSelector})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -422,14 +379,14 @@ func testOutage(t *testing.T) {
 	t.Logf("outage: injection resumed %.2fs after both replicas were Ready again", time.Since(t0).Seconds())
 }
 
-func testUninstall(t *testing.T, h *helmRun, running *corev1.Pod) {
-	out, err := h.run(t, "uninstall", releaseName, "--namespace", releaseNamespace, "--wait")
+func testUninstall(t *testing.T, h deploy.Helm, running *corev1.Pod) {
+	out, err := h.Run(t.Context(), "uninstall", deploy.ReleaseName, "--namespace", deploy.Namespace, "--wait")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("helm uninstall:\n%s", out)
-	if _, err := env.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(t.Context(), webhookConfig, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("MutatingWebhookConfiguration %s after uninstall: %v, want NotFound", webhookConfig, err)
+	if _, err := env.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(t.Context(), deploy.WebhookConfig, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("MutatingWebhookConfiguration %s after uninstall: %v, want NotFound", deploy.WebhookConfig, err)
 	}
 	all, err := env.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(t.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -453,57 +410,28 @@ func testUninstall(t *testing.T, h *helmRun, running *corev1.Pod) {
 	if err != nil {
 		t.Fatalf("injected pod %s after uninstall: %v", running.Name, err)
 	}
-	if got.UID != running.UID || !isReady(got) || got.Status.ContainerStatuses[0].RestartCount != 0 {
+	if got.UID != running.UID || !podrun.IsReady(got) || got.Status.ContainerStatuses[0].RestartCount != 0 {
 		t.Errorf("injected pod %s did not keep running through the uninstall: phase %s, ready %v, uid %s → %s",
-			got.Name, got.Status.Phase, isReady(got), running.UID, got.UID)
+			got.Name, got.Status.Phase, podrun.IsReady(got), running.UID, got.UID)
 	}
 }
 
 // scale sets the webhook Deployment's replicas through its scale subresource.
 func scale(t *testing.T, n int32) {
 	t.Helper()
-	_, err := env.cs.AppsV1().Deployments(releaseNamespace).UpdateScale(t.Context(), deploymentName,
-		&autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: deploymentName, Namespace: releaseNamespace}, Spec: autoscalingv1.ScaleSpec{Replicas: n}},
+	_, err := env.cs.AppsV1().Deployments(deploy.Namespace).UpdateScale(t.Context(), deploy.Deployment,
+		&autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: deploy.Deployment, Namespace: deploy.Namespace}, Spec: autoscalingv1.ScaleSpec{Replicas: n}},
 		metav1.UpdateOptions{})
 	if err != nil {
-		t.Fatalf("scale %s to %d: %v", deploymentName, n, err)
+		t.Fatalf("scale %s to %d: %v", deploy.Deployment, n, err)
 	}
 }
 
-// waitReplicas waits until the webhook Deployment has n Ready replicas of
-// its current generation.
 func waitReplicas(t *testing.T, n int32) {
 	t.Helper()
-	poll(t, 3*time.Minute, fmt.Sprintf("%d webhook replicas Ready", n), func() (bool, string) {
-		d, err := env.cs.AppsV1().Deployments(releaseNamespace).Get(t.Context(), deploymentName, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		return deploymentReady(d, n), fmt.Sprintf("generation %d observed %d, ready %d updated %d", d.Generation, d.Status.ObservedGeneration, d.Status.ReadyReplicas, d.Status.UpdatedReplicas)
-	})
-}
-
-func deploymentReady(d *appsv1.Deployment, n int32) bool {
-	return d.Status.ObservedGeneration >= d.Generation && d.Status.ReadyReplicas == n && d.Status.UpdatedReplicas == n && d.Status.Replicas == n
-}
-
-func waitNamespaceGone(t *testing.T, name string) {
-	t.Helper()
-	poll(t, 2*time.Minute, "namespace "+name+" gone", func() (bool, string) {
-		ns, err := env.cs.CoreV1().Namespaces().Get(t.Context(), name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, ""
-		}
-		if err != nil {
-			return false, err.Error()
-		}
-		if ns.DeletionTimestamp == nil {
-			// Left by a run that did not clean up: install will say so if
-			// a release is still in it.
-			return true, ""
-		}
-		return false, "terminating"
-	})
+	if err := deploy.WaitReplicas(t.Context(), env.cs, deploy.Namespace, n, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // poll calls f every 250 ms until it returns true, failing the test after d
@@ -526,7 +454,7 @@ func poll(t *testing.T, d time.Duration, what string, f func() (bool, string)) {
 // logWebhookPods logs each webhook pod's start and restarts.
 func logWebhookPods(t *testing.T) {
 	t.Helper()
-	pods, err := env.cs.CoreV1().Pods(releaseNamespace).List(t.Context(), metav1.ListOptions{LabelSelector: webhookSelector})
+	pods, err := env.cs.CoreV1().Pods(deploy.Namespace).List(t.Context(), metav1.ListOptions{LabelSelector: deploy.PodSelector})
 	if err != nil {
 		t.Fatalf("webhook pods: %v", err)
 	}
@@ -552,24 +480,24 @@ func logWebhookPods(t *testing.T) {
 func dumpWebhook(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pods, err := env.cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{})
+	pods, err := env.cs.CoreV1().Pods(deploy.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Logf("webhook pods: %v", err)
 		return
 	}
 	for _, p := range pods.Items {
 		st, _ := yaml.Marshal(p.Status)
-		b, err := env.cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		b, err := env.cs.CoreV1().Pods(deploy.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 		t.Logf("webhook pod %s status:\n%s\nlogs (err %v):\n%s", p.Name, st, err, b)
 	}
-	evs, err := env.cs.CoreV1().Events(releaseNamespace).List(ctx, metav1.ListOptions{})
+	evs, err := env.cs.CoreV1().Events(deploy.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		t.Logf("events of %s: %v", releaseNamespace, err)
+		t.Logf("events of %s: %v", deploy.Namespace, err)
 		return
 	}
 	var b strings.Builder
 	for _, e := range evs.Items {
 		fmt.Fprintf(&b, "  %s %s %s %s: %s\n", e.LastTimestamp.Format(time.RFC3339), e.InvolvedObject.Name, e.Type, e.Reason, e.Message)
 	}
-	t.Logf("events of %s:\n%s", releaseNamespace, b.String())
+	t.Logf("events of %s:\n%s", deploy.Namespace, b.String())
 }

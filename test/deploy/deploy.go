@@ -1,0 +1,246 @@
+// Package deploy puts graceful on a real cluster for the e2e tests and the
+// demo: its image and a busybox test image into a plain-HTTP registry that
+// the cluster pulls from, and charts/graceful through the helm binary.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/pkg/ociimage"
+)
+
+// The chart's objects when the release is named "graceful" (its full name is
+// then "graceful": charts/graceful/templates/_helpers.tpl).
+const (
+	ReleaseName   = "graceful"
+	Deployment    = "graceful"
+	WebhookConfig = "graceful-webhook"
+	CertSecret    = "graceful-webhook-cert"
+	PodSelector   = "app.kubernetes.io/instance=graceful,app.kubernetes.io/component=webhook"
+	Namespace     = "graceful-system" // the release's namespace in the e2e and the demo
+)
+
+// Applets are the busybox applets in the test image.
+var Applets = []string{"sh", "sleep", "echo", "cat", "tr", "setsid", "true", "ps", "nc", "head"}
+
+// Sources are the files the images are built from.
+type Sources struct {
+	Init, Webhook string // static graceful-init and graceful-webhook
+	Busybox       string // static busybox
+}
+
+// Images are pushed images, by digest.
+type Images struct {
+	Graceful string // graceful-init and graceful-webhook (pkg/ociimage.Build)
+	Busybox  string // busybox with Applets, no ENTRYPOINT or CMD
+}
+
+// PushImages builds graceful's image and the busybox image, tagged tag, and
+// pushes them to registry (host:port, plain HTTP).
+func PushImages(ctx context.Context, registry, tag string, src Sources) (Images, error) {
+	for _, f := range []string{src.Init, src.Webhook, src.Busybox} {
+		if _, err := os.Stat(f); err != nil {
+			return Images{}, fmt.Errorf("image source: %w (graceful's binaries: `make build`; busybox: the Debian package busybox-static)", err)
+		}
+	}
+	var ims Images
+	g, err := ociimage.Build(ociimage.Spec{InitBinary: src.Init, WebhookBinary: src.Webhook, Version: tag})
+	if err != nil {
+		return ims, err
+	}
+	if ims.Graceful, err = Push(ctx, registry, g, "graceful:"+tag); err != nil {
+		return ims, err
+	}
+	bb, err := ociimage.BuildFiles(ociimage.FileSpec{Entries: ociimage.Busybox(src.Busybox, Applets...)})
+	if err != nil {
+		return ims, err
+	}
+	if ims.Busybox, err = Push(ctx, registry, bb, "busybox:"+tag); err != nil {
+		return ims, err
+	}
+	return ims, nil
+}
+
+// Push pushes img to registry as repoTag and returns its reference by digest.
+func Push(ctx context.Context, registry string, img v1.Image, repoTag string) (string, error) {
+	ref, err := name.ParseReference(registry+"/"+repoTag, name.Insecure)
+	if err != nil {
+		return "", fmt.Errorf("image name %s/%s: %w", registry, repoTag, err)
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", fmt.Errorf("digest of %s: %w", ref, err)
+	}
+	return ref.Context().Digest(d.String()).String(), nil
+}
+
+// Helm runs a helm binary against one cluster.
+type Helm struct {
+	Bin        string // the helm binary (hack/tools.sh builds bin/tools/helm)
+	Kubeconfig string
+}
+
+// Run runs helm with args, for at most 3 minutes, and returns its output.
+func (h Helm) Run(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, h.Bin, append(args, "--kubeconfig", h.Kubeconfig)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// Values are the chart values that run graceful's image from a test
+// registry: by digest, with the registry reachable over plain HTTP for
+// entrypoint lookups, and failurePolicy Ignore.
+func Values(ims Images, registry string) (map[string]any, error) {
+	repo, digest, ok := strings.Cut(ims.Graceful, "@")
+	if !ok {
+		return nil, fmt.Errorf("graceful image %q is not by digest", ims.Graceful)
+	}
+	return map[string]any{
+		"image":     map[string]any{"repository": repo, "digest": digest},
+		"injection": map[string]any{"insecureRegistries": []string{registry}},
+		"webhook":   map[string]any{"failurePolicy": "Ignore"},
+	}, nil
+}
+
+// Install runs `helm <verb> ReleaseName chart` into namespace (created if
+// missing) with values; verb is "install" or "upgrade --install".
+func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values map[string]any) (string, error) {
+	b, err := yaml.Marshal(values)
+	if err != nil {
+		return "", fmt.Errorf("chart values: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "graceful-values-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	vf := filepath.Join(dir, "values.yaml")
+	if err := os.WriteFile(vf, b, 0o600); err != nil {
+		return "", err
+	}
+	args := append(strings.Fields(verb), ReleaseName, chart, "--namespace", namespace, "--create-namespace", "--values", vf)
+	return h.Run(ctx, args...)
+}
+
+// WaitReplicas waits, at most d, until the webhook Deployment in namespace
+// has n Ready replicas of its current generation.
+func WaitReplicas(ctx context.Context, cs kubernetes.Interface, namespace string, n int32, d time.Duration) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
+		dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, Deployment, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		last = fmt.Sprintf("generation %d observed %d, replicas %d ready %d updated %d",
+			dep.Generation, dep.Status.ObservedGeneration, dep.Status.Replicas, dep.Status.ReadyReplicas, dep.Status.UpdatedReplicas)
+		return ready(dep, n), nil
+	})
+	if err != nil {
+		return fmt.Errorf("deployment %s/%s: not %d replicas Ready within %v (last: %s): %w", namespace, Deployment, n, d, last, err)
+	}
+	return nil
+}
+
+func ready(d *appsv1.Deployment, n int32) bool {
+	return d.Status.ObservedGeneration >= d.Generation && d.Status.ReadyReplicas == n && d.Status.UpdatedReplicas == n && d.Status.Replicas == n
+}
+
+// WaitCABundle waits, at most d, until the webhook configuration has its
+// caBundle (patched in by the webhook's certificate rotation) and returns it.
+func WaitCABundle(ctx context.Context, cs kubernetes.Interface, d time.Duration) ([]byte, error) {
+	var ca []byte
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
+		mwc, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, WebhookConfig, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		if len(mwc.Webhooks) != 1 || len(mwc.Webhooks[0].ClientConfig.CABundle) == 0 {
+			last = fmt.Sprintf("%d webhooks, caBundle empty", len(mwc.Webhooks))
+			return false, nil
+		}
+		ca = mwc.Webhooks[0].ClientConfig.CABundle
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("MutatingWebhookConfiguration %s: no caBundle within %v (last: %s): %w", WebhookConfig, d, last, err)
+	}
+	return ca, nil
+}
+
+// WaitNamespaceGone waits, at most d, until namespace is gone or not
+// terminating (one a crashed run left behind stays: install will name what
+// is in it).
+func WaitNamespaceGone(ctx context.Context, cs kubernetes.Interface, namespace string, d time.Duration) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		last = "terminating"
+		return ns.DeletionTimestamp == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("namespace %s: still there after %v (last: %s): %w", namespace, d, last, err)
+	}
+	return nil
+}
+
+// WaitInjecting waits, at most d, until a pod opted in to graceful comes
+// back injected from a server-side dry run in namespace: the webhook is
+// reachable from the API server and serving (with failurePolicy Ignore a
+// webhook not yet reachable admits pods as they are).
+func WaitInjecting(ctx context.Context, cs kubernetes.Interface, namespace string, d time.Duration) error {
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "graceful-probe", Annotations: map[string]string{contract.AnnotationInject: contract.InjectTrue}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "probe", Command: []string{"/probe"}}}},
+	}
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().Pods(namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		_, ok := got.Annotations[contract.AnnotationStatus]
+		last = "admitted without injection"
+		return ok, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the webhook does not inject pods in namespace %s within %v (last: %s): %w", namespace, d, last, err)
+	}
+	return nil
+}

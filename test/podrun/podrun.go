@@ -1,0 +1,226 @@
+// Package podrun runs pods on a real cluster for the e2e tests and the demo:
+// create one and wait until it is Ready, follow a container's log, delete it
+// and time how long it takes to go, and read logs written with timestamps.
+//
+// Every call takes a context and returns an error naming the pod; none logs.
+package podrun
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+)
+
+// Client runs pods in one namespace.
+type Client struct {
+	CS kubernetes.Interface
+	NS string
+}
+
+// ShellPod is a pod of one container "app" that runs script with /bin/sh
+// from image (which must have busybox's sh), never restarted, with no
+// service account token.
+func ShellPod(name, ns, image string, grace int64, script string) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			AutomountServiceAccountToken:  new(bool),
+			Containers: []corev1.Container{{
+				Name:            "app",
+				Image:           image,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Command:         []string{"/bin/sh", "-c", script},
+			}},
+		},
+	}
+}
+
+// Start creates pod, waits until it is Ready (at most 2 minutes) and returns
+// the stored object as admission left it and the time from the create call
+// to the Ready condition seen. A pod that ends before it is Ready is an
+// error.
+func (c Client) Start(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pods := c.CS.CoreV1().Pods(c.NS)
+	// Watch first: a pod that is Ready before the watch starts would be missed.
+	w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", pod.Name).String()})
+	if err != nil {
+		return nil, 0, fmt.Errorf("watch pod %s/%s: %w", c.NS, pod.Name, err)
+	}
+	defer w.Stop()
+	t0 := time.Now()
+	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		return nil, 0, fmt.Errorf("create pod %s/%s: %w", c.NS, pod.Name, err)
+	}
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			continue
+		}
+		if IsReady(p) {
+			return created, time.Since(t0), nil
+		}
+		if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+			return created, 0, fmt.Errorf("pod %s/%s ended before it was Ready: phase %s", c.NS, pod.Name, p.Status.Phase)
+		}
+	}
+	return created, 0, fmt.Errorf("pod %s/%s: not Ready within 2m: %w", c.NS, pod.Name, ctx.Err())
+}
+
+// IsReady reports whether p's Ready condition is true.
+func IsReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// WaitLog polls the container's log (with timestamps) until it contains s,
+// for at most a minute, and returns it.
+func (c Client) WaitLog(ctx context.Context, pod, container, s string) (string, error) {
+	deadline := time.Now().Add(time.Minute)
+	var last string
+	for {
+		b, err := c.CS.CoreV1().Pods(c.NS).GetLogs(pod, &corev1.PodLogOptions{Container: container, Timestamps: true}).DoRaw(ctx)
+		if err == nil && strings.Contains(string(b), s) {
+			return string(b), nil
+		}
+		last = fmt.Sprintf("%q (err %v)", b, err)
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return "", fmt.Errorf("pod %s/%s: log of %s does not show %q within 1m; last: %s", c.NS, pod, container, s, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// LogStream follows a container's log, with timestamps, until the container ends.
+type LogStream struct {
+	name string
+	done chan struct{}
+	buf  bytes.Buffer
+	err  error
+}
+
+// Follow starts following the container's log from its first line.
+func (c Client) Follow(ctx context.Context, pod, container string) (*LogStream, error) {
+	ls := &LogStream{name: c.NS + "/" + pod + "/" + container, done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	rc, err := c.CS.CoreV1().Pods(c.NS).GetLogs(pod, &corev1.PodLogOptions{Container: container, Follow: true, Timestamps: true}).Stream(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("follow log of %s: %w", ls.name, err)
+	}
+	go func() {
+		defer close(ls.done)
+		defer cancel()
+		defer rc.Close()
+		_, ls.err = io.Copy(&ls.buf, rc)
+	}()
+	return ls, nil
+}
+
+// Wait waits, at most d, for the log to end and returns everything read.
+// The text is returned with the error too.
+func (ls *LogStream) Wait(d time.Duration) (string, error) {
+	select {
+	case <-ls.done:
+	case <-time.After(d):
+		return "", fmt.Errorf("log of %s did not end within %v", ls.name, d)
+	}
+	if ls.err != nil {
+		return ls.buf.String(), fmt.Errorf("log of %s: %w", ls.name, ls.err)
+	}
+	return ls.buf.String(), nil
+}
+
+// Stop is what deleting a pod showed.
+type Stop struct {
+	Start      time.Time     // the delete call
+	Terminated time.Duration // delete call → the container seen terminated (0: never seen)
+	Gone       time.Duration // delete call → pod object removed
+	ExitCode   int32         // of the container; -1 when never seen terminated
+	Reason     string
+}
+
+// Delete deletes the pod with its own grace period and watches it go, for
+// at most 2 minutes, recording how container ended.
+func (c Client) Delete(ctx context.Context, name, container string) (Stop, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pods := c.CS.CoreV1().Pods(c.NS)
+	r := Stop{ExitCode: -1}
+	w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+	if err != nil {
+		return r, fmt.Errorf("watch pod %s/%s: %w", c.NS, name, err)
+	}
+	defer w.Stop()
+	r.Start = time.Now()
+	if err := pods.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		return r, fmt.Errorf("delete pod %s/%s: %w", c.NS, name, err)
+	}
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			continue
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name == container && cs.State.Terminated != nil && r.Terminated == 0 {
+				r.Terminated = time.Since(r.Start)
+				r.ExitCode, r.Reason = cs.State.Terminated.ExitCode, cs.State.Terminated.Reason
+			}
+		}
+		if ev.Type == watch.Deleted {
+			r.Gone = time.Since(r.Start)
+			return r, nil
+		}
+	}
+	return r, fmt.Errorf("pod %s/%s not gone within 2m of delete: %w", c.NS, name, ctx.Err())
+}
+
+// Describe returns the pod's status, every container's log and the pod's
+// events, for a failure report. What it can not read it says inline.
+func (c Client) Describe(ctx context.Context, name string) string {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var b strings.Builder
+	if p, err := c.CS.CoreV1().Pods(c.NS).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		st, _ := yaml.Marshal(p.Status)
+		fmt.Fprintf(&b, "pod %s/%s status:\n%s", c.NS, name, st)
+		for _, ct := range append(slices.Clone(p.Spec.InitContainers), p.Spec.Containers...) {
+			l, err := c.CS.CoreV1().Pods(c.NS).GetLogs(name, &corev1.PodLogOptions{Container: ct.Name}).DoRaw(ctx)
+			fmt.Fprintf(&b, "log of %s/%s (err %v):\n%s\n", name, ct.Name, err, l)
+		}
+	} else {
+		fmt.Fprintf(&b, "pod %s/%s: %v\n", c.NS, name, err)
+	}
+	evs, err := c.CS.CoreV1().Events(c.NS).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.name", name).String()})
+	if err != nil {
+		fmt.Fprintf(&b, "events of %s: %v\n", name, err)
+		return b.String()
+	}
+	sort.Slice(evs.Items, func(i, j int) bool { return evs.Items[i].LastTimestamp.Before(&evs.Items[j].LastTimestamp) })
+	fmt.Fprintf(&b, "events of %s:\n", name)
+	for _, e := range evs.Items {
+		fmt.Fprintf(&b, "  %s %s %s: %s\n", e.LastTimestamp.Format(time.RFC3339), e.Type, e.Reason, e.Message)
+	}
+	return b.String()
+}
