@@ -18,8 +18,20 @@ help: ## Show this help.
 
 ##@ Run
 .PHONY: demo
-demo: build-init ## Local demo: a multi-process "container" stopped without and with graceful-init (root).
+demo: deps build tools ## The demo: a local cluster (or $$KUBECONFIG), the chart, a multi-process pod stopped without and with graceful (root).
+	hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Remove the demo and the release, stop the local cluster.
+	hack/demo.sh down
+
+.PHONY: demo-local
+demo-local: build-init ## The same contrast in seconds without a cluster: PID namespaces on this machine (root).
 	GRACEFUL_INIT=$(BIN)/graceful-init hack/demo-local.sh
+
+.PHONY: deps
+deps: ## Install the Debian packages the demo and the tests use (root; a no-op once installed).
+	hack/install-deps.sh
 
 ##@ Benchmarks
 .PHONY: bench
@@ -79,7 +91,7 @@ envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
 	hack/k8s-binaries.sh $(BIN)/k8s envtest
 
 .PHONY: test
-test: test-unit test-e2e ## Run every test: unit, envtest, fuzz, then the e2e on the local cluster (root).
+test: deps test-unit test-e2e ## Run every test: unit, envtest, fuzz, then the e2e on the local cluster (root).
 
 .PHONY: test-unit
 test-unit: lint verify-generated build envtest-bin tools ## Every test but the e2e: unit, envtest, PID 1 in PID namespaces, fuzz (root).

@@ -37,11 +37,22 @@ exec 9>"$STATE/.lock"
 flock -n 9 || die "another up.sh or down.sh runs on $STATE"
 
 # ---- binaries: built from the Go module proxy and cached
+first=0
 if ! grep -qs "set=cluster" "$K8S_BIN/.stamp"; then
-	say "building Kubernetes binaries into $K8S_BIN (the first time takes 5-8 min; log: $LOGS/k8s-binaries.log)"
+	first=1
+	say "building Kubernetes binaries into $K8S_BIN (the first time takes 5-15 min; log: $LOGS/k8s-binaries.log)"
 fi
-"$ROOT/hack/k8s-binaries.sh" "$K8S_BIN" cluster >"$LOGS/k8s-binaries.log" 2>&1 </dev/null ||
-	die "building the Kubernetes binaries failed: see $LOGS/k8s-binaries.log"
+"$ROOT/hack/k8s-binaries.sh" "$K8S_BIN" cluster >"$LOGS/k8s-binaries.log" 2>&1 </dev/null 9>&- &
+build=$!
+# A progress line every 30 s while a first build runs: its last step and how long so far.
+for ((s = 1; ; s++)); do
+	kill -0 "$build" 2>/dev/null || break
+	sleep 1
+	if ((first && s % 30 == 0)) && kill -0 "$build" 2>/dev/null; then
+		say "still building, $((s / 60))m$((s % 60))s so far: $(grep -a '^k8s-binaries:' "$LOGS/k8s-binaries.log" | tail -n 1)"
+	fi
+done
+wait "$build" || die "building the Kubernetes binaries failed: see $LOGS/k8s-binaries.log"
 mkdir -p "$ROOT/bin"
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$ROOT/bin/registry" ./hack/registry && go build -o "$ROOT/bin/mkimage" ./hack/cluster/mkimage) ||
 	die "building hack/registry and hack/cluster/mkimage failed"
