@@ -18,7 +18,8 @@ help: ## Show this help.
 
 ##@ Run
 .PHONY: demo
-demo: deps build tools ## The demo: a local cluster (or $$KUBECONFIG), the chart, a multi-process pod stopped without and with graceful (root).
+demo: deps build ## The demo: a local cluster (or $$KUBECONFIG), the chart, a multi-process pod stopped without and with graceful (root).
+	hack/tools.sh helm
 	hack/demo.sh up
 
 .PHONY: demo-down
