@@ -41,14 +41,20 @@ func testSeedScenario(t *testing.T) {
 	checkSeedPlain(t, outs[1])
 }
 
+// logOutcome logs how the pod stopped and its log, and reports the times.
+func logOutcome(t *testing.T, o seed.Outcome) {
+	r := o.Stop
+	t.Logf("%s: container terminated %.2fs, pod gone %.2fs after delete (grace %v), exit %d %s\n%s",
+		o.Pod, r.Terminated.Seconds(), r.Gone.Seconds(), o.Grace, r.ExitCode, r.Reason, o.Log)
+	reportStop(t, o.Pod, r)
+}
+
 // checkSeedInjected: every process got SIGTERM and finished its cleanup,
 // and the pod went well before the grace period.
 func checkSeedInjected(t *testing.T, o seed.Outcome) {
 	t.Helper()
 	r := o.Stop
-	t.Logf("%s: container terminated %.2fs, pod gone %.2fs after delete (grace %v), exit %d %s\n%s",
-		o.Pod, r.Terminated.Seconds(), r.Gone.Seconds(), o.Grace, r.ExitCode, r.Reason, o.Log)
-	reportStop(t, o.Pod, r)
+	logOutcome(t, o)
 	lines := parseLog(t, o.Log)
 	if term, ok := podrun.Find(lines, "signal TERM received"); ok {
 		t.Logf("%s: SIGTERM reached graceful-init %.2fs after delete", o.Pod, term.T.Sub(r.Start).Seconds())
@@ -77,9 +83,7 @@ func checkSeedInjected(t *testing.T, o seed.Outcome) {
 func checkSeedPlain(t *testing.T, o seed.Outcome) {
 	t.Helper()
 	r := o.Stop
-	t.Logf("%s: container terminated %.2fs, pod gone %.2fs after delete (grace %v), exit %d %s\n%s",
-		o.Pod, r.Terminated.Seconds(), r.Gone.Seconds(), o.Grace, r.ExitCode, r.Reason, o.Log)
-	reportStop(t, o.Pod, r)
+	logOutcome(t, o)
 	if o.PID1 != "/bin/sh" {
 		t.Errorf("%s: PID 1 is %q, want /bin/sh", o.Pod, o.PID1)
 	}
