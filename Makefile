@@ -82,10 +82,11 @@ bench-webhook: envtest-bin ## Load test: graceful-webhook vs a no-op webhook ove
 	go run ./hack/loadgen -rate 1000 -concurrency 32 -duration 10s -rounds 2
 
 .PHONY: lint
-lint: tools ## gofmt, go vet and golangci-lint (.golangci.yml).
+lint: tools ## gofmt, go vet and golangci-lint (.golangci.yml), the e2e files included.
 	@out=$$(gofmt -l cmd pkg hack test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	go vet ./...
-	$(BIN)/tools/golangci-lint run --allow-parallel-runners ./...
+	go vet -tags e2e ./test/e2e
+	$(BIN)/tools/golangci-lint run --allow-parallel-runners --build-tags e2e ./...
 
 .PHONY: envtest-bin
 envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
