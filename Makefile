@@ -119,8 +119,9 @@ cluster-down: ## Stop the local cluster (keeps its state for a fast restart; hac
 	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/down.sh
 
 .PHONY: test-e2e
-test-e2e: build tools ## End-to-end tests on $$KUBECONFIG, or on the local cluster (brought up, left up).
-	@if [ -z "$$KUBECONFIG" ]; then GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh || exit 1; fi; \
+test-e2e: build tools ## End-to-end tests on $$KUBECONFIG, or on the local cluster (brought up, the demo removed, left up).
+	@if [ -z "$$KUBECONFIG" ]; then GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh || exit 1; \
+		KUBECONFIG=$(CLUSTER_DIR)/admin.kubeconfig go run ./hack/demo -down -helm $(BIN)/tools/helm || exit 1; fi; \
 	export KUBECONFIG=$${KUBECONFIG:-$(CLUSTER_DIR)/admin.kubeconfig}; \
 	E2E_REGISTRY=$(E2E_REGISTRY) GRACEFUL_INIT=$(BIN)/graceful-init GRACEFUL_WEBHOOK=$(BIN)/graceful-webhook \
 	E2E_REPORT=$(BIN)/e2e-report.txt go test -tags e2e -count=1 -timeout 20m -v ./test/e2e/

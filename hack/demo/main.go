@@ -179,18 +179,27 @@ func printLog(o seed.Outcome) {
 	}
 }
 
+// down removes the demo's namespace and the release, saying which it found.
 func down(ctx context.Context, cs kubernetes.Interface, h deploy.Helm) error {
 	err := cs.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
 		return fmt.Errorf("delete namespace %s: %w", namespace, err)
+	default:
+		say("deleting namespace %s", namespace)
 	}
-	if _, err := h.Run(ctx, "uninstall", deploy.ReleaseName, "--namespace", deploy.Namespace, "--ignore-not-found", "--wait"); err != nil {
+	out, err := h.Run(ctx, "uninstall", deploy.ReleaseName, "--namespace", deploy.Namespace, "--ignore-not-found", "--wait")
+	if err != nil {
 		return err
 	}
-	err = cs.CoreV1().Namespaces().Delete(ctx, deploy.Namespace, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete namespace %s: %w", deploy.Namespace, err)
+	if strings.Contains(out, "uninstalled") {
+		say("uninstalled the %s release", deploy.ReleaseName)
+		// The webhook's certificate Secret is not helm's: the namespace goes with it.
+		err = cs.CoreV1().Namespaces().Delete(ctx, deploy.Namespace, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete namespace %s: %w", deploy.Namespace, err)
+		}
 	}
-	say("removed namespace %s and the %s release", namespace, deploy.ReleaseName)
 	return nil
 }

@@ -95,7 +95,7 @@ func installChart(t *testing.T, h deploy.Helm) {
 	t0 := time.Now()
 	out, err := h.Install(ctx, "install", filepath.Join(env.root, "charts/graceful"), deploy.Namespace, values)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n(the e2e installs and removes its own release %s/%s: a cluster that runs graceful already, make demo's for one, needs it removed first: make demo-down)", err, deploy.Namespace, deploy.ReleaseName)
 	}
 	t.Logf("helm install (%.1fs):\n%s", time.Since(t0).Seconds(), out)
 
