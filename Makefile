@@ -20,11 +20,11 @@ help: ## Show this help.
 .PHONY: demo
 demo: deps build ## The demo: a local cluster (or $$KUBECONFIG), the chart, a multi-process pod stopped without and with graceful (root).
 	hack/tools.sh helm
-	hack/demo.sh up
+	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/demo.sh up
 
 .PHONY: demo-down
 demo-down: ## Remove the demo and the release, stop the local cluster.
-	hack/demo.sh down
+	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/demo.sh down
 
 .PHONY: demo-local
 demo-local: build-init ## The same contrast in seconds without a cluster: PID namespaces on this machine (root).
@@ -96,7 +96,7 @@ envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
 test: deps test-unit test-e2e ## Run every test: unit, envtest, fuzz, then the e2e on the local cluster (root).
 
 .PHONY: test-unit
-test-unit: lint verify-generated build envtest-bin tools ## Every test but the e2e: unit, envtest, PID 1 in PID namespaces, fuzz (root).
+test-unit: deps lint verify-generated build envtest-bin tools ## Every test but the e2e: unit, envtest, PID 1 in PID namespaces, fuzz (root).
 	go test -count=1 ./...
 	$(MAKE) fuzz
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks use. Idempotent.
 set -euo pipefail
-pkgs=(util-linux procps bc tini dumb-init catatonit busybox-static containerd runc containernetworking-plugins iptables iproute2 openssl gcc libc6-dev curl jq)
+pkgs=(make git util-linux procps bc tini dumb-init catatonit busybox-static containerd runc containernetworking-plugins iptables iproute2 openssl gcc libc6-dev curl jq)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -42,8 +42,11 @@ if ! grep -qs "set=cluster" "$K8S_BIN/.stamp"; then
 	first=1
 	say "building Kubernetes binaries into $K8S_BIN (the first time takes 5-15 min; log: $LOGS/k8s-binaries.log)"
 fi
-"$ROOT/hack/k8s-binaries.sh" "$K8S_BIN" cluster >"$LOGS/k8s-binaries.log" 2>&1 </dev/null 9>&- &
+# In a session of its own, so that an interrupted up.sh stops the whole
+# build (go and its compilers) instead of leaving it to hold the build lock.
+setsid "$ROOT/hack/k8s-binaries.sh" "$K8S_BIN" cluster >"$LOGS/k8s-binaries.log" 2>&1 </dev/null 9>&- &
 build=$!
+trap 'kill -TERM -- -$build 2>/dev/null || true' EXIT
 # A progress line every 30 s while a first build runs: its last step and how long so far.
 for ((s = 1; ; s++)); do
 	kill -0 "$build" 2>/dev/null || break
@@ -53,6 +56,7 @@ for ((s = 1; ; s++)); do
 	fi
 done
 wait "$build" || die "building the Kubernetes binaries failed: see $LOGS/k8s-binaries.log"
+trap - EXIT
 mkdir -p "$ROOT/bin"
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$ROOT/bin/registry" ./hack/registry && go build -o "$ROOT/bin/mkimage" ./hack/cluster/mkimage) ||
 	die "building hack/registry and hack/cluster/mkimage failed"

@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -86,8 +87,8 @@ func run(ctx context.Context, o options) error {
 	if o.registry == "" {
 		return errors.New("-registry is required: a plain-HTTP registry (host:port) that this machine pushes to and the cluster pulls from")
 	}
-	if o.grace < 5 {
-		return fmt.Errorf("-grace %d: want at least 5 seconds, or the contrast is lost in the noise", o.grace)
+	if o.grace < 5 || o.grace > 90 {
+		return fmt.Errorf("-grace %d: want 5 to 90 seconds (under 5 the contrast is lost in the noise; the demo waits 2 minutes at most for a pod to go)", o.grace)
 	}
 
 	say("pushing graceful's image and a busybox image to %s", o.registry)
@@ -140,7 +141,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Println()
-	if !outs[1].Clean() || outs[1].PID1 != contract.InitPath {
+	switch w := outs[1]; {
+	case !w.Injected || w.PID1 != contract.InitPath:
+		return fmt.Errorf("pod %s was not injected (PID 1 %q): is the webhook reachable? (kubectl -n %s logs deploy/%s)", w.Pod, w.PID1, deploy.Namespace, deploy.Deployment)
+	case !w.Clean():
 		return errors.New("with graceful, not every process got SIGTERM and finished its cleanup: please report this with the output above")
 	}
 	say("done; `make demo-down` removes the demo and stops the local cluster")
@@ -159,10 +163,20 @@ func freshNamespace(ctx context.Context, cs kubernetes.Interface) error {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create namespace %s: %w", namespace, err)
 	}
+	// Pods need the namespace's default service account, which the
+	// controller-manager adds a moment later.
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("namespace %s: no default service account within 1m (is kube-controller-manager running?): %w", namespace, err)
+	}
 	return nil
 }
 
-// printLog prints a pod's log with each line's time relative to the delete.
+// printLog prints a pod's log with each line's time relative to the delete
+// (the node's clock against this machine's: exact on the local cluster).
 func printLog(o seed.Outcome) {
 	fmt.Printf("\n--- log of %s (seconds after the delete)\n", o.Pod)
 	lines, err := podrun.ParseLog(o.Log)

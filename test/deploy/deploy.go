@@ -137,12 +137,12 @@ func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values
 	}
 	dir, err := os.MkdirTemp("", "graceful-values-")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("chart values: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	vf := filepath.Join(dir, "values.yaml")
 	if err := os.WriteFile(vf, b, 0o600); err != nil {
-		return "", err
+		return "", fmt.Errorf("chart values: %w", err)
 	}
 	args := append(strings.Fields(verb), ReleaseName, chart, "--namespace", namespace, "--create-namespace", "--values", vf)
 	return h.Run(ctx, args...)

@@ -71,6 +71,7 @@ func followLogs(t *testing.T, pod string) *podrun.LogStream {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(ls.Close)
 	return ls
 }
 

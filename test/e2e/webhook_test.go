@@ -230,13 +230,31 @@ func createPod(t *testing.T, cs kubernetes.Interface, ns string, pod *corev1.Pod
 	return got
 }
 
+// admit sends pod through admission in ns with a server-side dry run (no
+// pod is stored) and returns what admission made of it: for polling until
+// the webhook behaves as wanted.
+func admit(t *testing.T, cs kubernetes.Interface, ns string, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	pod = pod.DeepCopy()
+	pod.Namespace = ns
+	got, err := cs.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		t.Fatalf("dry-run create pod %s/%s: %v", ns, pod.Name, err)
+	}
+	return got
+}
+
+// optedOut marks pod as opted out by annotation.
+func optedOut(pod *corev1.Pod) *corev1.Pod {
+	pod.Annotations = map[string]string{contract.AnnotationInject: contract.InjectFalse}
+	return pod
+}
+
 func testNamespaceAndPolicy(t *testing.T) {
 	t.Run("namespace-label", func(t *testing.T) {
 		ns := tempNamespace(t, map[string]string{contract.LabelInject: contract.NamespaceEnabled})
 		requireInjected(t, createPod(t, env.cs, ns, shellPod("ns-opted-in", 5, "sleep 3600")))
-		out := shellPod("ns-opted-out", 5, "sleep 3600")
-		out.Annotations = map[string]string{contract.AnnotationInject: contract.InjectFalse}
-		requireNotInjected(t, createPod(t, env.cs, ns, out))
+		requireNotInjected(t, createPod(t, env.cs, ns, optedOut(shellPod("ns-opted-out", 5, "sleep 3600"))))
 	})
 	t.Run("enforce-policy-overrules-opt-out", func(t *testing.T) {
 		ns := tempNamespace(t, nil)
@@ -280,12 +298,11 @@ func testNamespaceAndPolicy(t *testing.T) {
 		// may see the policy a moment after the status controller did.
 		var got *corev1.Pod
 		poll(t, 30*time.Second, "opted-out pod injected under the Enforce policy", func() (bool, string) {
-			pod := shellPod(fmt.Sprintf("enforced-%d", time.Now().UnixNano()), 5, "sleep 3600")
-			pod.Annotations = map[string]string{contract.AnnotationInject: contract.InjectFalse}
-			got = createPod(t, cs, ns, pod)
+			got = admit(t, cs, ns, optedOut(shellPod("enforced", 5, "sleep 3600")))
 			_, ok := got.Annotations[contract.AnnotationStatus]
 			return ok, fmt.Sprint(got.Annotations)
 		})
+		got = createPod(t, cs, ns, optedOut(shellPod("enforced", 5, "sleep 3600")))
 		requireInjected(t, got)
 		want := fmt.Sprintf("opt-out annotation %s=false overruled by ShutdownPolicy %s (Enforce)", contract.AnnotationInject, pol.Name)
 		ws := w.all()
@@ -315,8 +332,8 @@ func testRestricted(t *testing.T) {
 		AllowPrivilegeEscalation: new(false),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}
-	// The un-injected pod is admitted: the namespace's policy is in force
-	// and the pod complies without graceful.
+	// The pod complies with restricted on its own; injected, it is still
+	// admitted (the namespace's policy is checked after mutation).
 	got := createPod(t, env.cs, ns, pod)
 	requireInjected(t, got)
 	poll(t, 2*time.Minute, "restricted pod Ready", func() (bool, string) {
@@ -369,12 +386,11 @@ func testOutage(t *testing.T) {
 	t0 = time.Now()
 	var after *corev1.Pod
 	poll(t, time.Minute, "injection resumed", func() (bool, string) {
-		p := shellPod(fmt.Sprintf("resumed-%d", time.Now().UnixNano()), 5, "sleep 3600")
-		p.Annotations = map[string]string{contract.AnnotationInject: contract.InjectTrue}
-		after = createPod(t, env.cs, env.ns, p)
+		after = admit(t, env.cs, env.ns, optIn(shellPod("resumed", 5, "sleep 3600")))
 		_, ok := after.Annotations[contract.AnnotationStatus]
 		return ok, "not injected"
 	})
+	after = createPod(t, env.cs, env.ns, optIn(shellPod("resumed", 5, "sleep 3600")))
 	requireInjected(t, after)
 	t.Logf("outage: injection resumed %.2fs after both replicas were Ready again", time.Since(t0).Seconds())
 }

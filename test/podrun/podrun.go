@@ -2,20 +2,25 @@
 // create one and wait until it is Ready, follow a container's log, delete it
 // and time how long it takes to go, and read logs written with timestamps.
 //
-// Every call takes a context and returns an error naming the pod; none logs.
+// Calls that talk to the cluster take a context and return an error naming
+// the pod; none logs. Log timestamps are the node's clock and the measured
+// durations this machine's: on a remote cluster the two differ by the skew.
 package podrun
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
@@ -70,6 +75,9 @@ func (c Client) Start(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, time.D
 		return nil, 0, fmt.Errorf("create pod %s/%s: %w", c.NS, pod.Name, err)
 	}
 	for ev := range w.ResultChan() {
+		if ev.Type == watch.Error {
+			return created, 0, fmt.Errorf("watch pod %s/%s: %w", c.NS, pod.Name, apierrors.FromObject(ev.Object))
+		}
 		p, ok := ev.Object.(*corev1.Pod)
 		if !ok {
 			continue
@@ -81,7 +89,15 @@ func (c Client) Start(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, time.D
 			return created, 0, fmt.Errorf("pod %s/%s ended before it was Ready: phase %s", c.NS, pod.Name, p.Status.Phase)
 		}
 	}
-	return created, 0, fmt.Errorf("pod %s/%s: not Ready within 2m: %w", c.NS, pod.Name, ctx.Err())
+	return created, 0, fmt.Errorf("pod %s/%s: not Ready: %w", c.NS, pod.Name, watchEnded(ctx))
+}
+
+// watchEnded says why a watch's channel closed: the deadline, or the server.
+func watchEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.New("the API server closed the watch")
 }
 
 // IsReady reports whether p's Ready condition is true.
@@ -105,25 +121,39 @@ func (c Client) WaitLog(ctx context.Context, pod, container, s string) (string, 
 			return string(b), nil
 		}
 		last = fmt.Sprintf("%q (err %v)", b, err)
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Now().After(deadline) {
 			return "", fmt.Errorf("pod %s/%s: log of %s does not show %q within 1m; last: %s", c.NS, pod, container, s, last)
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("pod %s/%s: waiting for %q in the log of %s: %w", c.NS, pod, s, container, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
-// LogStream follows a container's log, with timestamps, until the container ends.
+// LogStream follows a container's log, with timestamps, until the
+// container ends, at most 3 minutes, or Close.
 type LogStream struct {
-	name string
-	done chan struct{}
-	buf  bytes.Buffer
-	err  error
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	err    error
+}
+
+// Write keeps what the stream read.
+func (ls *LogStream) Write(p []byte) (int, error) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.buf.Write(p)
 }
 
 // Follow starts following the container's log from its first line.
 func (c Client) Follow(ctx context.Context, pod, container string) (*LogStream, error) {
-	ls := &LogStream{name: c.NS + "/" + pod + "/" + container, done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	ls := &LogStream{name: c.NS + "/" + pod + "/" + container, cancel: cancel, done: make(chan struct{})}
 	rc, err := c.CS.CoreV1().Pods(c.NS).GetLogs(pod, &corev1.PodLogOptions{Container: container, Follow: true, Timestamps: true}).Stream(ctx)
 	if err != nil {
 		cancel()
@@ -133,24 +163,29 @@ func (c Client) Follow(ctx context.Context, pod, container string) (*LogStream, 
 		defer close(ls.done)
 		defer cancel()
 		defer rc.Close()
-		_, ls.err = io.Copy(&ls.buf, rc)
+		_, ls.err = io.Copy(ls, rc)
 	}()
 	return ls, nil
 }
 
-// Wait waits, at most d, for the log to end and returns everything read.
-// The text is returned with the error too.
+// Wait waits, at most d, for the log to end and returns everything read
+// so far, with an error if it did not end or the stream failed.
 func (ls *LogStream) Wait(d time.Duration) (string, error) {
 	select {
 	case <-ls.done:
 	case <-time.After(d):
-		return "", fmt.Errorf("log of %s did not end within %v", ls.name, d)
+		ls.mu.Lock()
+		defer ls.mu.Unlock()
+		return ls.buf.String(), fmt.Errorf("log of %s did not end within %v", ls.name, d)
 	}
 	if ls.err != nil {
 		return ls.buf.String(), fmt.Errorf("log of %s: %w", ls.name, ls.err)
 	}
 	return ls.buf.String(), nil
 }
+
+// Close stops following the log.
+func (ls *LogStream) Close() { ls.cancel() }
 
 // Stop is what deleting a pod showed.
 type Stop struct {
@@ -178,6 +213,9 @@ func (c Client) Delete(ctx context.Context, name, container string) (Stop, error
 		return r, fmt.Errorf("delete pod %s/%s: %w", c.NS, name, err)
 	}
 	for ev := range w.ResultChan() {
+		if ev.Type == watch.Error {
+			return r, fmt.Errorf("watch pod %s/%s: %w", c.NS, name, apierrors.FromObject(ev.Object))
+		}
 		p, ok := ev.Object.(*corev1.Pod)
 		if !ok {
 			continue
@@ -193,7 +231,7 @@ func (c Client) Delete(ctx context.Context, name, container string) (Stop, error
 			return r, nil
 		}
 	}
-	return r, fmt.Errorf("pod %s/%s not gone within 2m of delete: %w", c.NS, name, ctx.Err())
+	return r, fmt.Errorf("pod %s/%s not seen gone after delete: %w", c.NS, name, watchEnded(ctx))
 }
 
 // Describe returns the pod's status, every container's log and the pod's
@@ -217,10 +255,19 @@ func (c Client) Describe(ctx context.Context, name string) string {
 		fmt.Fprintf(&b, "events of %s: %v\n", name, err)
 		return b.String()
 	}
-	sort.Slice(evs.Items, func(i, j int) bool { return evs.Items[i].LastTimestamp.Before(&evs.Items[j].LastTimestamp) })
+	sort.Slice(evs.Items, func(i, j int) bool { return eventTime(evs.Items[i]).Before(eventTime(evs.Items[j])) })
 	fmt.Fprintf(&b, "events of %s:\n", name)
 	for _, e := range evs.Items {
-		fmt.Fprintf(&b, "  %s %s %s: %s\n", e.LastTimestamp.Format(time.RFC3339), e.Type, e.Reason, e.Message)
+		fmt.Fprintf(&b, "  %s %s %s: %s\n", eventTime(e).Format(time.RFC3339Nano), e.Type, e.Reason, e.Message)
 	}
 	return b.String()
+}
+
+// eventTime is when e last happened: events.k8s.io writers (the scheduler)
+// set only EventTime.
+func eventTime(e corev1.Event) time.Time {
+	if !e.LastTimestamp.IsZero() {
+		return e.LastTimestamp.Time
+	}
+	return e.EventTime.Time
 }

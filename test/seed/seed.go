@@ -6,7 +6,7 @@
 // Without an init that signals everyone, only the shell (PID 1) hears the
 // stop; it waits for children that never end, and the kubelet SIGKILLs the
 // lot at the end of the grace period. Under graceful-init all three get
-// SIGTERM, clean up, and the pod is gone in about a second.
+// SIGTERM, clean up, and the pod is gone a couple of seconds after the delete.
 //
 // Run stops pods of the scenario and reads what happened from their logs;
 // Outcome says, per process, whether it got SIGTERM and finished its cleanup.
@@ -22,6 +22,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/test/podrun"
 )
 
@@ -57,6 +58,7 @@ type Process struct {
 // Outcome is how one pod of the scenario stopped.
 type Outcome struct {
 	Pod          string
+	Injected     bool // admission left graceful's status annotation on the pod
 	Grace        time.Duration
 	PID1         string // argv[0] of PID 1, as the pod saw it
 	Processes    []Process
@@ -68,8 +70,11 @@ type Outcome struct {
 // Analyze reads the scenario's log lines and the pod's stop.
 func Analyze(pod string, grace time.Duration, lines []podrun.Line, stop podrun.Stop) Outcome {
 	o := Outcome{Pod: pod, Grace: grace, Stop: stop, ChildrenGone: podrun.Has(lines, "main: children gone")}
-	if l, ok := podrun.Find(lines, "pid1: "); ok && strings.HasPrefix(l.Text, "pid1: ") {
-		o.PID1 = strings.TrimPrefix(l.Text, "pid1: ")
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l.Text, "pid1: "); ok {
+			o.PID1 = v
+			break
+		}
 	}
 	for _, n := range Processes {
 		o.Processes = append(o.Processes, Process{
@@ -94,8 +99,12 @@ func (o Outcome) Clean() bool {
 }
 
 // Killed reports whether the container ended by SIGKILL (exit 137): every
-// process still running then was killed with it.
-func (o Outcome) Killed() bool { return o.Stop.ExitCode == 137 }
+// process still running then was killed with it. The kubelet also reports
+// 137 for a container it lost track of (reason ContainerStatusUnknown);
+// that is not counted.
+func (o Outcome) Killed() bool {
+	return o.Stop.ExitCode == 137 && o.Stop.Reason != "ContainerStatusUnknown"
+}
 
 // Fate says in a few words what happened to p: whether it got SIGTERM,
 // finished its cleanup, and whether SIGKILL ended it. A process of the
@@ -136,10 +145,13 @@ func Run(ctx context.Context, c podrun.Client, pods ...*corev1.Pod) ([]Outcome, 
 		wg.Wait()
 		return errors.Join(errs...)
 	}
-	if err := each(func(_ int, p *corev1.Pod) error {
-		if _, _, err := c.Start(ctx, p); err != nil {
+	injected := make([]bool, len(pods))
+	if err := each(func(i int, p *corev1.Pod) error {
+		created, _, err := c.Start(ctx, p)
+		if err != nil {
 			return err
 		}
+		_, injected[i] = created.Annotations[contract.AnnotationStatus]
 		for _, n := range Processes {
 			if _, err := c.WaitLog(ctx, p.Name, Container, n+": started"); err != nil {
 				return err
@@ -154,6 +166,11 @@ func Run(ctx context.Context, c podrun.Client, pods ...*corev1.Pod) ([]Outcome, 
 		streams[i], err = c.Follow(ctx, p.Name, Container)
 		return err
 	}); err != nil {
+		for _, ls := range streams {
+			if ls != nil {
+				ls.Close()
+			}
+		}
 		return nil, err
 	}
 	out := make([]Outcome, len(pods))
@@ -175,7 +192,7 @@ func Run(ctx context.Context, c podrun.Client, pods ...*corev1.Pod) ([]Outcome, 
 			grace = time.Duration(*g) * time.Second
 		}
 		out[i] = Analyze(p.Name, grace, lines, stop)
-		out[i].Log = text
+		out[i].Log, out[i].Injected = text, injected[i]
 		return nil
 	})
 	return out, err

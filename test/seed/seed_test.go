@@ -68,6 +68,15 @@ func TestAnalyzeAndTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
 	}
+	// A container the kubelet lost track of also reports 137: not a SIGKILL.
+	lost := Analyze("lost", 20*time.Second, lines(t, started...), podrun.Stop{ExitCode: 137, Reason: "ContainerStatusUnknown"})
+	if lost.Killed() || strings.Contains(lost.Fate(lost.Processes[1]), "SIGKILL") {
+		t.Errorf("ContainerStatusUnknown counted as SIGKILL: %q", lost.Fate(lost.Processes[1]))
+	}
+	b.Reset()
+	if err := WriteTable(&b, []string{"lost"}, []Outcome{lost}); err != nil || !strings.Contains(b.String(), "137 (ContainerStatusUnknown)") {
+		t.Errorf("exit row does not name the reason (err %v):\n%s", err, b.String())
+	}
 	if err := WriteTable(&b, []string{"one"}, []Outcome{plain, graceful}); err == nil {
 		t.Error("WriteTable accepted 1 heading for 2 outcomes")
 	}

@@ -29,11 +29,13 @@ func WriteTable(w io.Writer, headings []string, outs []Outcome) error {
 		row(names[n], func(o Outcome) string { return o.Fate(o.Processes[i]) })
 	}
 	row("container exit", func(o Outcome) string {
-		switch o.Stop.ExitCode {
-		case 137:
+		switch {
+		case o.Killed():
 			return "137 (SIGKILL)"
-		case -1:
+		case o.Stop.ExitCode == -1:
 			return "not seen"
+		case o.Stop.Reason != "" && o.Stop.Reason != "Completed" && o.Stop.Reason != "Error":
+			return fmt.Sprintf("%d (%s)", o.Stop.ExitCode, o.Stop.Reason)
 		}
 		return fmt.Sprint(o.Stop.ExitCode)
 	})
