@@ -12,6 +12,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 source hack/cluster/lib.sh
+die() {
+	echo "demo: $*" >&2
+	exit 1
+}
 demo() { go run ./hack/demo -init bin/graceful-init -webhook bin/graceful-webhook -helm bin/tools/helm -chart charts/graceful "$@"; }
 
 case ${1:-} in
