@@ -12,6 +12,7 @@ declare -A tools=(
 	[helm]=helm.sh/helm/v3/cmd/helm@v3.22.0
 	[kustomize]=sigs.k8s.io/kustomize/kustomize/v5@v5.8.1
 	[golangci-lint]=github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+	[crictl]=sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
 )
 mkdir -p "$DEST"
 for name in "${@:-${!tools[@]}}"; do

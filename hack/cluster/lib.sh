@@ -82,3 +82,4 @@ stop() {
 in_netns() { nsenter --net="/run/netns/$NETNS" -- "$@"; }
 
 ctr_k8s() { ctr --address "$CTR_SOCK" --namespace k8s.io "$@"; }
+crictl_k8s() { "$ROOT/bin/tools/crictl" --runtime-endpoint "unix://$CTR_SOCK" --image-endpoint "unix://$CTR_SOCK" --timeout 2s "$@"; }

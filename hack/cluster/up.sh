@@ -60,6 +60,7 @@ trap - EXIT
 mkdir -p "$ROOT/bin"
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$ROOT/bin/registry" ./hack/registry && go build -o "$ROOT/bin/mkimage" ./hack/cluster/mkimage) ||
 	die "building hack/registry and hack/cluster/mkimage failed"
+"$ROOT/hack/tools.sh" crictl >"$LOGS/crictl-build.log" 2>&1 || die "building crictl failed: see $LOGS/crictl-build.log"
 
 # ---- network namespace: veth pair, no default route, no new connections out
 if [[ ! -e /run/netns/$NETNS ]]; then
@@ -252,6 +253,9 @@ cat >"$STATE/cni/net.d/10-graceful.conflist" <<CNI
 CNI
 start containerd containerd --config "$STATE/containerd/config.toml"
 wait_for "containerd on $CTR_SOCK" 30 ctr_k8s version
+# containerd answers before its CRI plugin does ("server is not initialized
+# yet"), and a kubelet started in between exits at once.
+wait_for "containerd's CRI on $CTR_SOCK" 30 crictl_k8s info
 if ! ctr_k8s images ls -q | grep -qxF "$PAUSE_IMAGE"; then
 	src=$(go env GOMODCACHE)/k8s.io/kubernetes@$K8S_VERSION/build/pause/linux/pause.c
 	[[ -f $src ]] || die "pause.c is missing at $src: run hack/k8s-binaries.sh (it downloads k8s.io/kubernetes)"
@@ -322,3 +326,4 @@ printf 'cluster: up in %.1fs\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
 say "export KUBECONFIG=$KUBECONFIG_ADMIN"
 say "logs: $LOGS/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,containerd,registry}.log"
 say "test image registry: $REGISTRY (plain HTTP; reachable from the host and from containerd)"
+say "containers: $ROOT/bin/tools/crictl --runtime-endpoint unix://$CTR_SOCK ps -a"
