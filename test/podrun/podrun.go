@@ -199,18 +199,30 @@ type Stop struct {
 // Delete deletes the pod with its own grace period and watches it go, for
 // at most 2 minutes, recording how container ended.
 func (c Client) Delete(ctx context.Context, name, container string) (Stop, error) {
+	return c.StopWith(ctx, name, container, func(ctx context.Context) error {
+		if err := c.CS.CoreV1().Pods(c.NS).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			return fmt.Errorf("delete pod %s/%s: %w", c.NS, name, err)
+		}
+		return nil
+	})
+}
+
+// StopWith calls stop, which must lead to the pod's deletion (a delete
+// call, a Deployment scaled down), and watches the pod go, for at most 2
+// minutes, recording how container ended. Times count from the stop call.
+func (c Client) StopWith(ctx context.Context, name, container string, stop func(context.Context) error) (Stop, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	pods := c.CS.CoreV1().Pods(c.NS)
 	r := Stop{ExitCode: -1}
-	w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+	// Watch first: the pod may be gone before a watch started after stop.
+	w, err := c.CS.CoreV1().Pods(c.NS).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
 	if err != nil {
 		return r, fmt.Errorf("watch pod %s/%s: %w", c.NS, name, err)
 	}
 	defer w.Stop()
 	r.Start = time.Now()
-	if err := pods.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
-		return r, fmt.Errorf("delete pod %s/%s: %w", c.NS, name, err)
+	if err := stop(ctx); err != nil {
+		return r, err
 	}
 	for ev := range w.ResultChan() {
 		if ev.Type == watch.Error {
@@ -231,7 +243,7 @@ func (c Client) Delete(ctx context.Context, name, container string) (Stop, error
 			return r, nil
 		}
 	}
-	return r, fmt.Errorf("pod %s/%s not seen gone after delete: %w", c.NS, name, watchEnded(ctx))
+	return r, fmt.Errorf("pod %s/%s not seen gone: %w", c.NS, name, watchEnded(ctx))
 }
 
 // Describe returns the pod's status, every container's log and the pod's

@@ -1,0 +1,83 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/test/podrun"
+	"github.com/graceful-dev/graceful/test/seed"
+)
+
+// testDeployment: the pod of a Deployment whose template opts in is
+// injected (it is created by the ReplicaSet controller, with generateName,
+// not by the test), and scaling the Deployment to 0, as a rollout or a
+// scale-down does, stops it through graceful-init with every process's
+// cleanup done.
+func testDeployment(t *testing.T) {
+	const name = "seed-deployment"
+	labels := map[string]string{"app": name}
+	spec := seed.Pod(name, env.ns, env.images.Busybox, seedGrace).Spec
+	spec.RestartPolicy = corev1.RestartPolicyAlways // the only policy a Deployment takes
+	replicas := int32(1)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: env.ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{contract.AnnotationInject: contract.InjectTrue}},
+				Spec:       spec,
+			},
+		},
+	}
+	deps := env.cs.AppsV1().Deployments(env.ns)
+	if _, err := deps.Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create deployment %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = deps.Delete(context.Background(), name, metav1.DeleteOptions{}) })
+
+	var pod *corev1.Pod
+	poll(t, 2*time.Minute, "a Ready pod of deployment "+name, func() (bool, string) {
+		list, err := env.cs.CoreV1().Pods(env.ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
+		if err != nil {
+			return false, err.Error()
+		}
+		for i := range list.Items {
+			if podrun.IsReady(&list.Items[i]) {
+				pod = &list.Items[i]
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d pods, none Ready", len(list.Items))
+	})
+	describeOnFailure(t, pod.Name)
+	requireInjected(t, pod)
+	for _, p := range seed.Processes {
+		waitLog(t, pod.Name, p+": started")
+	}
+	logs := followLogs(t, pod.Name)
+	r, err := pods().StopWith(t.Context(), pod.Name, seed.Container, func(ctx context.Context) error {
+		_, err := deps.UpdateScale(ctx, name, &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: env.ns}, Spec: autoscalingv1.ScaleSpec{Replicas: 0}}, metav1.UpdateOptions{})
+		if err != nil {
+			return fmt.Errorf("scale deployment %s to 0: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := waitLogEnd(t, logs)
+	o := seed.Analyze(pod.Name, seedGrace*time.Second, parseLog(t, out), r)
+	o.Log = out
+	checkSeedInjected(t, o)
+}
