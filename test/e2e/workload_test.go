@@ -81,3 +81,33 @@ func testDeployment(t *testing.T) {
 	o.Log = out
 	checkSeedInjected(t, o)
 }
+
+// testSharedPIDNamespace: in a pod with shareProcessNamespace the pause
+// container is PID 1 and graceful-init runs as a subreaper; it still
+// reaches the setsid daemon, and every process finishes its cleanup.
+func testSharedPIDNamespace(t *testing.T) {
+	pod := optIn(seed.Pod("seed-shared-pid", env.ns, env.images.Busybox, seedGrace))
+	pod.Spec.ShareProcessNamespace = new(true)
+	describeOnFailure(t, pod.Name)
+	outs, err := seed.Run(t.Context(), pods(), pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := outs[0]
+	logOutcome(t, o)
+	if !o.Injected {
+		t.Fatalf("%s: not injected", o.Pod)
+	}
+	if o.PID1 != "/pause" {
+		t.Errorf("%s: PID 1 is %q, want the pause container's /pause (shared PID namespace)", o.Pod, o.PID1)
+	}
+	if !o.Clean() {
+		for _, p := range o.Processes {
+			t.Errorf("%s: %s: %s", o.Pod, p.Name, o.Fate(p))
+		}
+		t.Errorf("%s: not every process got SIGTERM and finished its cleanup (children gone %v, exit %d %s)", o.Pod, o.ChildrenGone, o.Stop.ExitCode, o.Stop.Reason)
+	}
+	if o.Stop.Gone > o.Grace/2 {
+		t.Errorf("%s: pod gone after %v, want well under the %v grace period", o.Pod, o.Stop.Gone, o.Grace)
+	}
+}
