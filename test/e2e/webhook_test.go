@@ -38,7 +38,8 @@ import (
 // TestWebhook installs charts/graceful with helm and runs the cases of
 // issue 6 in order, each depending on the ones before: install, an
 // opted-in pod, the pod cases (seed scenario, a SIGTERM ignorer, an image
-// entrypoint, a Deployment scaled down, a shared PID namespace: together), the start cost (alone), namespace label and
+// entrypoint, a Deployment scaled down, a shared PID namespace, a native
+// sidecar: together), the start cost (alone), namespace label and
 // Enforce policy, Pod Security restricted, an outage with failurePolicy
 // Ignore, uninstall. It leaves no release behind.
 func TestWebhook(t *testing.T) {
@@ -68,6 +69,7 @@ func TestWebhook(t *testing.T) {
 				"image-entrypoint": testImageEntrypoint,
 				"deployment":       testDeployment,
 				"shared-pid":       testSharedPIDNamespace,
+				"native-sidecar":   testNativeSidecar,
 			} {
 				t.Run(name, func(t *testing.T) { t.Parallel(); f(t) })
 			}

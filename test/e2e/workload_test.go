@@ -111,3 +111,65 @@ func testSharedPIDNamespace(t *testing.T) {
 		t.Errorf("%s: pod gone after %v, want well under the %v grace period", o.Pod, o.Stop.Gone, o.Grace)
 	}
 }
+
+// testNativeSidecar: a native sidecar (an init container with restartPolicy
+// Always) is wrapped too, after graceful-install so that the init is in
+// place when it starts; on delete the kubelet stops the app container, then
+// the sidecar, and in both every process finishes its cleanup.
+func testNativeSidecar(t *testing.T) {
+	pod := optIn(seed.Pod("native-sidecar", env.ns, env.images.Busybox, seedGrace))
+	side := pod.Spec.Containers[0]
+	side.Name = "sidecar"
+	side.RestartPolicy = new(corev1.ContainerRestartPolicyAlways)
+	pod.Spec.InitContainers = []corev1.Container{side}
+	got, _ := startPod(t, pod)
+	requireInjected(t, got)
+	if n := len(got.Spec.InitContainers); n != 2 || got.Spec.InitContainers[0].Name != contract.InstallContainerName ||
+		len(got.Spec.InitContainers[1].Command) == 0 || got.Spec.InitContainers[1].Command[0] != contract.InitPath {
+		t.Fatalf("init containers %v: want %s, then the sidecar wrapped with %s", containerNames(got.Spec.InitContainers), contract.InstallContainerName, contract.InitPath)
+	}
+	containers := []string{"sidecar", seed.Container}
+	streams := map[string]*podrun.LogStream{}
+	for _, c := range containers {
+		for _, p := range seed.Processes {
+			if _, err := pods().WaitLog(t.Context(), pod.Name, c, p+": started"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ls, err := pods().Follow(context.Background(), pod.Name, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ls.Close)
+		streams[c] = ls
+	}
+	r := deletePod(t, pod.Name)
+	for _, c := range containers {
+		out := waitLogEnd(t, streams[c])
+		o := seed.Analyze(pod.Name+"/"+c, seedGrace*time.Second, parseLog(t, out), r)
+		t.Logf("%s:\n%s", o.Pod, out)
+		if o.PID1 != contract.InitPath {
+			t.Errorf("%s: PID 1 is %q, want %s", o.Pod, o.PID1, contract.InitPath)
+		}
+		for _, p := range o.Processes {
+			if !p.GotTERM || !p.CleanupDone {
+				t.Errorf("%s: %s: %s", o.Pod, p.Name, o.Fate(p))
+			}
+		}
+		if !o.ChildrenGone {
+			t.Errorf("%s: the main shell did not see its children end", o.Pod)
+		}
+	}
+	t.Logf("native sidecar: pod gone %.2fs after delete (grace %ds), app exit %d", r.Gone.Seconds(), seedGrace, r.ExitCode)
+	if r.Gone > seedGrace/2*time.Second {
+		t.Errorf("pod gone after %v, want well under the %ds grace period", r.Gone, seedGrace)
+	}
+}
+
+func containerNames(cs []corev1.Container) []string {
+	var n []string
+	for _, c := range cs {
+		n = append(n, c.Name)
+	}
+	return n
+}
