@@ -93,23 +93,11 @@ func testSharedPIDNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := outs[0]
-	logOutcome(t, o)
-	if !o.Injected {
-		t.Fatalf("%s: not injected", o.Pod)
+	if !outs[0].Injected {
+		t.Fatalf("%s: not injected", pod.Name)
 	}
-	if o.PID1 != "/pause" {
-		t.Errorf("%s: PID 1 is %q, want the pause container's /pause (shared PID namespace)", o.Pod, o.PID1)
-	}
-	if !o.Clean() {
-		for _, p := range o.Processes {
-			t.Errorf("%s: %s: %s", o.Pod, p.Name, o.Fate(p))
-		}
-		t.Errorf("%s: not every process got SIGTERM and finished its cleanup (children gone %v, exit %d %s)", o.Pod, o.ChildrenGone, o.Stop.ExitCode, o.Stop.Reason)
-	}
-	if o.Stop.Gone > o.Grace/2 {
-		t.Errorf("%s: pod gone after %v, want well under the %v grace period", o.Pod, o.Stop.Gone, o.Grace)
-	}
+	// PID 1 is the pause container's.
+	checkSeedClean(t, outs[0], "/pause")
 }
 
 // testNativeSidecar: a native sidecar (an init container with restartPolicy
