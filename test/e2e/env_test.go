@@ -15,6 +15,8 @@
 //	BUSYBOX           static busybox for the test images (default /bin/busybox)
 //	HELM              helm (default bin/tools/helm)
 //	E2E_REPORT        a file to append the measured figures to (optional)
+//	E2E_START_RUNS    pods of each kind in the start-cost case (default 10)
+//	E2E_KEEP_NAMESPACE  keep this run's namespace for a look afterwards
 //
 // TestWebhook installs charts/graceful with helm and lets the webhook inject
 // the pods of every case; TestOfflineInject runs `graceful-webhook inject`.

@@ -132,9 +132,11 @@ func testNativeSidecar(t *testing.T) {
 		streams[c] = ls
 	}
 	r := deletePod(t, pod.Name)
+	lines := map[string][]podrun.Line{}
 	for _, c := range containers {
 		out := waitLogEnd(t, streams[c])
-		o := seed.Analyze(pod.Name+"/"+c, seedGrace*time.Second, parseLog(t, out), r)
+		lines[c] = parseLog(t, out)
+		o := seed.Analyze(pod.Name+"/"+c, seedGrace*time.Second, lines[c], r)
 		t.Logf("%s:\n%s", o.Pod, out)
 		if o.PID1 != contract.InitPath {
 			t.Errorf("%s: PID 1 is %q, want %s", o.Pod, o.PID1, contract.InitPath)
@@ -148,7 +150,15 @@ func testNativeSidecar(t *testing.T) {
 			t.Errorf("%s: the main shell did not see its children end", o.Pod)
 		}
 	}
-	t.Logf("native sidecar: pod gone %.2fs after delete (grace %ds), app exit %d", r.Gone.Seconds(), seedGrace, r.ExitCode)
+	// The kubelet stops sidecars after the app containers have ended: the
+	// sidecar is still there for the app's cleanup.
+	appEnd, ok1 := podrun.Find(lines[seed.Container], "main: children gone")
+	sideTerm, ok2 := podrun.Find(lines["sidecar"], "main: got SIGTERM")
+	if ok1 && ok2 && sideTerm.T.Before(appEnd.T) {
+		t.Errorf("the sidecar got SIGTERM at %v, before the app container ended at %v", sideTerm.T, appEnd.T)
+	}
+	t.Logf("native sidecar: pod gone %.2fs after delete (grace %ds), app exit %d; sidecar SIGTERM %.2fs after the app's end",
+		r.Gone.Seconds(), seedGrace, r.ExitCode, sideTerm.T.Sub(appEnd.T).Seconds())
 	if r.Gone > seedGrace/2*time.Second {
 		t.Errorf("pod gone after %v, want well under the %ds grace period", r.Gone, seedGrace)
 	}
