@@ -127,27 +127,11 @@ func setup() error {
 		return fmt.Errorf("create namespace: %w", err)
 	}
 	env.ns = ns.Name
-	if err := waitServiceAccount(ctx, env.ns); err != nil {
+	if err := pods().WaitServiceAccount(ctx); err != nil {
 		return err
 	}
 	fmt.Printf("e2e: namespace %s, images %s %s %s\n", env.ns, env.images.Graceful, env.images.Busybox, env.entrypoint)
 	return nil
-}
-
-// waitServiceAccount waits for the namespace's default service account,
-// which pods need.
-func waitServiceAccount(ctx context.Context, ns string) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		_, err := env.cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s: no default service account after 1m: %w", ns, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 func envOr(k, def string) string {

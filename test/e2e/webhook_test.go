@@ -214,10 +214,9 @@ func tempNamespace(t *testing.T, labels map[string]string) string {
 		t.Fatalf("create namespace: %v", err)
 	}
 	t.Cleanup(func() { _ = env.cs.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
-	poll(t, time.Minute, "default service account in "+ns.Name, func() (bool, string) {
-		_, err := env.cs.CoreV1().ServiceAccounts(ns.Name).Get(t.Context(), "default", metav1.GetOptions{})
-		return err == nil, fmt.Sprint(err)
-	})
+	if err := (podrun.Client{CS: env.cs, NS: ns.Name}).WaitServiceAccount(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	return ns.Name
 }
 

@@ -23,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -282,4 +283,19 @@ func eventTime(e corev1.Event) time.Time {
 		return e.LastTimestamp.Time
 	}
 	return e.EventTime.Time
+}
+
+// WaitServiceAccount waits, at most a minute, for the namespace's default
+// service account, which the controller-manager adds a moment after the
+// namespace and which pods need.
+func (c Client) WaitServiceAccount(ctx context.Context) error {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, last = c.CS.CoreV1().ServiceAccounts(c.NS).Get(ctx, "default", metav1.GetOptions{})
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("namespace %s: no default service account within 1m (is kube-controller-manager running?): %v: %w", c.NS, last, err)
+	}
+	return nil
 }
