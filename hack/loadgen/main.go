@@ -15,20 +15,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -60,6 +53,7 @@ import (
 	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/pkg/envtestenv"
 	"github.com/graceful-dev/graceful/pkg/serverconfig"
 	"github.com/graceful-dev/graceful/pkg/webhookserver"
 )
@@ -131,11 +125,17 @@ func run(assets string, rate, concurrency int, d time.Duration, rounds int) erro
 	if err != nil {
 		return err
 	}
-	certDir, caPool, err := selfSigned()
+	certDir, err := os.MkdirTemp("", "loadgen-certs-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(certDir)
+	certPEM, err := envtestenv.WriteServingCert(certDir)
+	if err != nil {
+		return err
+	}
+	caPool := x509.NewCertPool()
+	caPool.AppendCertsFromPEM(certPEM)
 
 	// The real server.
 	gPort, nPort := freePort(), freePort()
@@ -401,46 +401,10 @@ func startRegistry() (host, image string, err error) {
 	return host, image, remote.Write(ref, img)
 }
 
-// selfSigned writes a self-signed certificate for localhost/127.0.0.1.
-func selfSigned() (string, *x509.CertPool, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return "", nil, err
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return "", nil, err
-	}
-	dir, err := os.MkdirTemp("", "loadgen-certs-")
-	if err != nil {
-		return "", nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		return "", nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		return "", nil, err
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return dir, pool, nil
-}
-
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := envtestenv.FreePort()
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }

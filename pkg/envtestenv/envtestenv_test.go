@@ -2,7 +2,10 @@ package envtestenv
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,4 +129,38 @@ func TestModuleRootOutsideModule(t *testing.T) {
 	if _, err := ModuleRoot(); err == nil {
 		t.Fatal("a go.mod of another module was taken for the root")
 	}
+}
+
+func TestServingCert(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	certPEM, err := WriteServingCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
+	if err != nil {
+		t.Fatalf("written pair does not load: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(certPEM) {
+		t.Fatal("returned PEM holds no certificate")
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: host}); err != nil {
+			t.Errorf("certificate does not verify for %s against itself: %v", host, err)
+		}
+	}
+	port, err := FreePort()
+	if err != nil || port <= 0 {
+		t.Fatalf("FreePort = %d, %v", port, err)
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("port %d is not free: %v", port, err)
+	}
+	l.Close()
 }
