@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(make git util-linux procps bc tini dumb-init catatonit busybox-static containerd runc containernetworking-plugins iptables iproute2 openssl gcc libc6-dev curl jq)
 missing=()
 for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *'install ok installed'* ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
 	if [[ $(id -u) != 0 ]]; then

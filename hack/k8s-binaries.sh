@@ -137,6 +137,10 @@ build "$k8s_mod" "$ldflags" "${pkgs[@]}"
 
 got=$("$DEST/kube-apiserver" --version) || die "$DEST/kube-apiserver does not run"
 [[ $got == "kubernetes $K8S_VERSION" || $got == "Kubernetes $K8S_VERSION" ]] || die "$DEST/kube-apiserver --version says '$got', want $K8S_VERSION"
-"$DEST/etcd" --version | grep -qxF "etcd Version: ${ETCD_VERSION#v}" || die "$DEST/etcd --version is not ${ETCD_VERSION#v}"
+# Read the whole output before matching: `etcd --version | grep -q` under pipefail
+# fails whenever grep exits on the first line and etcd dies of SIGPIPE writing the
+# next (seen in CI).
+got=$("$DEST/etcd" --version) || die "$DEST/etcd does not run"
+grep -qxF "etcd Version: ${ETCD_VERSION#v}" <<<"$got" || die "$DEST/etcd --version is not ${ETCD_VERSION#v}: $got"
 echo "k8s=$K8S_VERSION etcd=$ETCD_VERSION set=$SET" >"$DEST/.stamp"
 echo "k8s-binaries: built etcd ${cmds[*]} into $DEST in $(($(date +%s) - start))s"

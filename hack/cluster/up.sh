@@ -91,7 +91,7 @@ done
 # port_free NAME PORT: nothing but our own NAME listens on PORT in the namespace.
 port_free() {
 	proc_alive "$PIDS/$1.pid" && return 0
-	if in_netns ss -Hltn "sport = :$2" | grep -q .; then
+	if [[ -n $(in_netns ss -Hltn "sport = :$2") ]]; then
 		die "port $2 (for $1) is in use in network namespace $NETNS by a process up.sh did not start: $(in_netns ss -Hltnp "sport = :$2" | head -1)"
 	fi
 }
@@ -256,7 +256,9 @@ wait_for "containerd on $CTR_SOCK" 30 ctr_k8s version
 # containerd answers before its CRI plugin does ("server is not initialized
 # yet"), and a kubelet started in between exits at once.
 wait_for "containerd's CRI on $CTR_SOCK" 30 crictl_k8s info
-if ! ctr_k8s images ls -q | grep -qxF "$PAUSE_IMAGE"; then
+# Not `ctr ... | grep -q`: under pipefail, ctr dying of SIGPIPE after an early match fails the test.
+images=$(ctr_k8s images ls -q) || die "ctr images ls failed on $CTR_SOCK"
+if ! grep -qxF "$PAUSE_IMAGE" <<<"$images"; then
 	src=$(go env GOMODCACHE)/k8s.io/kubernetes@$K8S_VERSION/build/pause/linux/pause.c
 	[[ -f $src ]] || die "pause.c is missing at $src: run hack/k8s-binaries.sh (it downloads k8s.io/kubernetes)"
 	gcc -static -Os -DVERSION=v3.10-graceful -o "$STATE/images/pause" "$src" || die "gcc -static pause.c failed (libc6-dev installed?)"
@@ -317,7 +319,7 @@ fi
 kubelet_since=$(date -u -d "@$(($(stat -c %Y "$PIDS/kubelet.pid") - 1))" +%FT%TZ)
 node_ready() {
 	api "/api/v1/nodes/$NODE_NAME" |
-		jq -e --arg since "$kubelet_since" '.status.conditions[] | select(.type=="Ready") | .status=="True" and .lastHeartbeatTime >= $since' | grep -qx true
+		jq -e --arg since "$kubelet_since" '.status.conditions[] | select(.type=="Ready") | .status=="True" and .lastHeartbeatTime >= $since' >/dev/null
 }
 wait_for "node $NODE_NAME Ready" 120 node_ready
 wait_for "the default service account" 60 api /api/v1/namespaces/default/serviceaccounts/default
