@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graceful-dev/graceful/pkg/supervisor"
 )
 
 var (
@@ -48,9 +51,29 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "graceful-init tests need unshare (util-linux): run hack/install-deps.sh")
 		os.Exit(1)
 	}
+	resetIgnoredSignals()
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// resetIgnoredSignals gives the processes the tests start default signal
+// dispositions whatever this binary inherited: under nohup SIGHUP arrives
+// ignored, in a background job SIGINT and SIGQUIT do, and graceful-init
+// rightly keeps an inherited ignore for its child, so a probe would never see
+// the signal the test forwards. A signal with a Go handler is reset to the
+// default by execve; the handler drops what it catches.
+func resetIgnoredSignals() {
+	sink := make(chan os.Signal, 1)
+	for s := syscall.Signal(1); s < 32; s++ {
+		if s != syscall.SIGKILL && s != syscall.SIGSTOP && signal.Ignored(s) {
+			signal.Notify(sink, s)
+		}
+	}
+	go func() {
+		for range sink {
+		}
+	}()
 }
 
 // mode says where graceful-init runs.
@@ -110,6 +133,11 @@ func start(t *testing.T, cmd *exec.Cmd, env []string, m mode) *initRun {
 	r := &initRun{t: t, cmd: cmd, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr, cmd.Stdout = r.stderr, r.stdout
+	// Processes that outlive graceful-init (a failed subreaper run) hold the
+	// output pipes open; without a bound Wait would wait for them forever
+	// and the test binary would hang until go test's timeout, losing the
+	// failure message.
+	cmd.WaitDelay = 5 * time.Second
 	r.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", cmd.Args, err)
@@ -133,11 +161,21 @@ func start(t *testing.T, cmd *exec.Cmd, env []string, m mode) *initRun {
 		select {
 		case <-r.done:
 		default:
+			// As a subreaper graceful-init's orphans outlive it (they go to
+			// the machine's PID 1), so its whole tree is killed, found before
+			// anything dies and reparents.
+			var tree []supervisor.Process
+			if all, err := (supervisor.ProcFS{Root: "/proc"}).List(); err == nil {
+				tree = supervisor.Descendants(all, cmd.Process.Pid)
+			}
 			_ = cmd.Process.Kill()
-			if r.pid > 0 {
-				_ = syscall.Kill(r.pid, syscall.SIGKILL)
+			for _, p := range tree {
+				_ = syscall.Kill(p.PID, syscall.SIGKILL)
 			}
 			<-r.done
+		}
+		if t.Failed() {
+			t.Logf("graceful-init (pid %d, exit %d) logged:\n%s", r.pid, r.code, r.stderr.String())
 		}
 	})
 	r.pid = cmd.Process.Pid
