@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/graceful-dev/graceful/pkg/admission"
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
@@ -102,6 +103,9 @@ func FuzzHandle(f *testing.F) {
 	f.Add(seed(f, "Pod", "CREATE", "on", "not a pod"))
 	f.Add([]byte(`{"request":{"uid":"x","kind":{"kind":"Pod","version":"v1"},"operation":"CREATE","object":null}}`))
 	f.Add([]byte(`{}`))
+	// Keys in the wrong case: the server does not see them.
+	f.Add([]byte(`{"requEst":{"uid":"0","kind":{"kind":"Pod","version":"v1"},"operation":"CREATE"}}`))
+	f.Add([]byte(`{"request":{"uId":"0","kind":{"kind":"Pod","version":"v1"},"operation":"CREATE"}}`))
 	f.Add([]byte(`garbage`))
 
 	h := server(f)
@@ -120,8 +124,11 @@ func FuzzHandle(f *testing.F) {
 		if out.Response == nil {
 			t.Fatalf("no response in %s", rec.Body)
 		}
+		// Read the request as the server does: case-sensitive. encoding/json
+		// matches "requEst" or "uId" too and would expect a UID the server
+		// never saw.
 		var in admissionapi.AdmissionReview
-		if json.Unmarshal(body, &in) != nil || in.Request == nil {
+		if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in) != nil || in.Request == nil {
 			return // the server answers an undecodable body with an error review
 		}
 		if out.Response.UID != in.Request.UID {
