@@ -228,19 +228,36 @@ func WaitInjecting(ctx context.Context, cs kubernetes.Interface, namespace strin
 		ObjectMeta: metav1.ObjectMeta{Name: "graceful-probe", Annotations: map[string]string{contract.AnnotationInject: contract.InjectTrue}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "probe", Command: []string{"/probe"}}}},
 	}
+	return WaitInjects(ctx, cs, namespace, probe, d)
+}
+
+// WaitInjects waits, at most d, until pod comes back injected from a
+// server-side dry run in namespace. Besides the webhook being reachable, it
+// covers what only the webhook's caches know: a namespace created or
+// labelled a moment ago is not opted in until every replica has seen it.
+// It wants three injected answers in a row.
+func WaitInjects(ctx context.Context, cs kubernetes.Interface, namespace string, pod *corev1.Pod, d time.Duration) error {
+	probe := pod.DeepCopy()
+	probe.Namespace = namespace
 	var last string
+	streak := 0
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
 		got, err := cs.CoreV1().Pods(namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
-			last = err.Error()
+			streak, last = 0, err.Error()
 			return false, nil
 		}
-		_, ok := got.Annotations[contract.AnnotationStatus]
-		last = "admitted without injection"
-		return ok, nil
+		if _, ok := got.Annotations[contract.AnnotationStatus]; !ok {
+			streak, last = 0, "admitted without injection"
+			return false, nil
+		}
+		// Requests go to either replica: a few in a row, spread over half a
+		// second, make it unlikely that one of them has not caught up.
+		streak++
+		return streak >= 3, nil
 	})
 	if err != nil {
-		return fmt.Errorf("the webhook does not inject pods in namespace %s within %v (last: %s): %w", namespace, d, last, err)
+		return fmt.Errorf("the webhook does not inject pod %s in namespace %s within %v (last: %s): %w", probe.Name, namespace, d, last, err)
 	}
 	return nil
 }

@@ -125,6 +125,11 @@ func installChart(t *testing.T, h deploy.Helm) {
 		t.Fatalf("serving certificate secret: %v", err)
 	}
 	verifyServing(t, ca, sec.Data["tls.crt"])
+	// Ready replicas are not yet endpoints the API server reaches, and with
+	// failurePolicy Ignore a pod created in between is admitted as it is.
+	if err := deploy.WaitInjecting(ctx, env.cs, env.ns, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // verifyServing checks that caPEM signs the serving certificate certPEM for
@@ -247,6 +252,16 @@ func admit(t *testing.T, cs kubernetes.Interface, ns string, pod *corev1.Pod) *c
 	return got
 }
 
+// waitInjects waits until a dry run of pod in ns comes back injected: the
+// webhook's replicas have seen a namespace that was just created with the
+// opt-in label (a replica that has not counts it as unlabelled).
+func waitInjects(t *testing.T, ns string, pod *corev1.Pod) {
+	t.Helper()
+	if err := deploy.WaitInjects(t.Context(), env.cs, ns, pod, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // optedOut marks pod as opted out by annotation.
 func optedOut(pod *corev1.Pod) *corev1.Pod {
 	pod.Annotations = map[string]string{contract.AnnotationInject: contract.InjectFalse}
@@ -256,6 +271,7 @@ func optedOut(pod *corev1.Pod) *corev1.Pod {
 func testNamespaceAndPolicy(t *testing.T) {
 	t.Run("namespace-label", func(t *testing.T) {
 		ns := tempNamespace(t, map[string]string{contract.LabelInject: contract.NamespaceEnabled})
+		waitInjects(t, ns, shellPod("ns-opted-in", 5, "sleep 3600"))
 		requireInjected(t, createPod(t, env.cs, ns, shellPod("ns-opted-in", 5, "sleep 3600")))
 		requireNotInjected(t, createPod(t, env.cs, ns, optedOut(shellPod("ns-opted-out", 5, "sleep 3600"))))
 	})
@@ -337,6 +353,7 @@ func testRestricted(t *testing.T) {
 	}
 	// The pod complies with restricted on its own; injected, it is still
 	// admitted (the namespace's policy is checked after mutation).
+	waitInjects(t, ns, pod)
 	got := createPod(t, env.cs, ns, pod)
 	requireInjected(t, got)
 	poll(t, 2*time.Minute, "restricted pod Ready", func() (bool, string) {
