@@ -76,6 +76,34 @@ func resetIgnoredSignals() {
 	}()
 }
 
+// watchStalls starts watching for this process going without CPU: a
+// goroutine that wakes every 5ms notes the longest gap between two wakeups.
+// The returned func stops the watch and reports that gap.
+func watchStalls() func() time.Duration {
+	stop, done := make(chan struct{}), make(chan time.Duration)
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		last, longest := time.Now(), time.Duration(0)
+		for {
+			select {
+			case <-stop:
+				done <- max(longest, time.Since(last))
+				return
+			case <-tick.C:
+				// Now, not the tick's value: that says when the tick was due.
+				now := time.Now()
+				longest = max(longest, now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	return func() time.Duration {
+		close(stop)
+		return <-done
+	}
+}
+
 // mode says where graceful-init runs.
 type mode string
 

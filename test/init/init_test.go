@@ -22,7 +22,8 @@ import (
 
 // waitReady is a shell snippet that waits until n probes have reported ready.
 func waitReady(ev *events, n int) string {
-	return fmt.Sprintf(`until [ "$(grep -c ' ready ' %s 2>/dev/null)" -ge %d ]; do sleep 0.01; done`, ev.path, n)
+	// grep -c prints nothing for a file not there yet: count from stdin.
+	return fmt.Sprintf(`until [ "$(cat %s 2>/dev/null | grep -c ' ready ')" -ge %d ]; do sleep 0.01; done`, ev.path, n)
 }
 
 // 1. Exit codes pass through; killed by signal N gives 128+N; -e remaps.
@@ -177,39 +178,63 @@ func TestMainExitsWorkerFinishes(t *testing.T) {
 func TestBudgetKillsStubbornProcess(t *testing.T) {
 	for _, m := range modes {
 		t.Run(string(m), func(t *testing.T) {
-			ev := newEvents(t)
-			script := fmt.Sprintf("%s & %s & %s; wait", probe(ev, "stubborn", "-ignore", "TERM"), probe(ev, "polite"), waitReady(ev, 2))
-			r := startInit(t, m, nil, "--grace-period=3s", "--", "/bin/sh", "-c", script)
-			readyPrefixless(ev, 2)
-			var pid string
-			for _, l := range ev.lines() {
-				if f := strings.Fields(l); len(f) >= 3 && f[0] == "stubborn" && f[1] == "ready" {
-					pid = f[2]
+			// The window is tight (the budget is 2.5s of a 3s grace), so a
+			// machine that stops running processes for seconds (seen once in
+			// a CI run: SIGKILL at +9.4s, every test 4x slower) can push the
+			// SIGKILL out of it. That only counts as the init's lateness if
+			// this test process kept running meanwhile; if it stalled too,
+			// the case is measured again, at most three times.
+			for attempt := 1; ; attempt++ {
+				stall := watchStalls()
+				d := killStubborn(t, m)
+				gap := stall()
+				if d >= 2.4 && d <= 2.9 {
+					return
 				}
-			}
-			sent := time.Now()
-			r.signal(syscall.SIGTERM)
-			r.wait(10 * time.Second)
-			took := time.Since(sent)
-			// The init's own clock says when it sent SIGKILL; the wall time
-			// seen from here also holds the test machine's scheduling delays.
-			log := r.stderr.String()
-			termAt, killAt := logTime(t, log, "signal TERM received"), logTime(t, log, "budget spent: SIGKILL pid "+pid+" (")
-			t.Logf("grace 3s: SIGKILL sent %.3fs after SIGTERM arrived; graceful-init gone %.3fs after the test sent it", killAt-termAt, took.Seconds())
-			if d := killAt - termAt; d < 2.4 || d > 2.9 {
-				t.Errorf("SIGKILL sent %.3fs after SIGTERM, want 2.5s (grace 3s less the 0.5s margin)", d)
-			}
-			if !regexp.MustCompile(`pid ` + pid + ` \(.*\) exited \(killed by SIGKILL\)`).MatchString(log) {
-				t.Errorf("log does not show pid %s killed:\n%s", pid, log)
-			}
-			if !strings.Contains(r.stderr.String(), "SIGKILL pid "+pid+" (") || !strings.Contains(r.stderr.String(), "-name stubborn") {
-				t.Errorf("log does not name pid %s and its command:\n%s", pid, r.stderr.String())
-			}
-			if !ev.has("polite done") {
-				t.Errorf("the polite process did not finish: %v", ev.lines())
+				if gap > 250*time.Millisecond && attempt < 3 {
+					t.Logf("SIGKILL sent %.3fs after SIGTERM while this test process itself went %v without running: measuring again", d, gap.Round(time.Millisecond))
+					continue
+				}
+				t.Fatalf("SIGKILL sent %.3fs after SIGTERM, want 2.5s (grace 3s less the 0.5s margin); longest stall of this test process meanwhile %v", d, gap.Round(time.Millisecond))
 			}
 		})
 	}
+}
+
+// killStubborn runs a process that ignores SIGTERM next to a polite one under
+// graceful-init with grace 3s, sends SIGTERM, checks that the stubborn one
+// was SIGKILLed and named and the polite one finished, and returns how long
+// after SIGTERM the SIGKILL went out by graceful-init's own clock.
+func killStubborn(t *testing.T, m mode) float64 {
+	ev := newEvents(t)
+	script := fmt.Sprintf("%s & %s & %s; wait", probe(ev, "stubborn", "-ignore", "TERM"), probe(ev, "polite"), waitReady(ev, 2))
+	r := startInit(t, m, nil, "--grace-period=3s", "--", "/bin/sh", "-c", script)
+	readyPrefixless(ev, 2)
+	var pid string
+	for _, l := range ev.lines() {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "stubborn" && f[1] == "ready" {
+			pid = f[2]
+		}
+	}
+	sent := time.Now()
+	r.signal(syscall.SIGTERM)
+	r.wait(10 * time.Second)
+	took := time.Since(sent)
+	// The init's own clock says when it sent SIGKILL; the wall time
+	// seen from here also holds the test machine's scheduling delays.
+	log := r.stderr.String()
+	termAt, killAt := logTime(t, log, "signal TERM received"), logTime(t, log, "budget spent: SIGKILL pid "+pid+" (")
+	t.Logf("grace 3s: SIGKILL sent %.3fs after SIGTERM arrived; graceful-init gone %.3fs after the test sent it", killAt-termAt, took.Seconds())
+	if !regexp.MustCompile(`pid ` + pid + ` \(.*\) exited \(killed by SIGKILL\)`).MatchString(log) {
+		t.Errorf("log does not show pid %s killed:\n%s", pid, log)
+	}
+	if !strings.Contains(log, "SIGKILL pid "+pid+" (") || !strings.Contains(log, "-name stubborn") {
+		t.Errorf("log does not name pid %s and its command:\n%s", pid, log)
+	}
+	if !ev.has("polite done") {
+		t.Errorf("the polite process did not finish: %v", ev.lines())
+	}
+	return killAt - termAt
 }
 
 // 6. With --drain-delay the app keeps running, then gets the stop signal.
