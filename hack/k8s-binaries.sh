@@ -92,13 +92,13 @@ mkdir -p "$etcd_mod"
 if [[ ! -f $etcd_mod/go.sum ]] || ! requires "$etcd_mod/go.mod" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"; then
 	echo "k8s-binaries: preparing etcd $ETCD_VERSION"
 	rm -f "$etcd_mod/go.mod" "$etcd_mod/go.sum" "$etcd_mod/tools.go"
+	# Chained with &&: `set -e` does not apply in a subshell tested with ||.
 	(
-		set -e
-		cd "$etcd_mod"
-		go mod init graceful.local/etcd-build 2>/dev/null
-		printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
-		go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-		go mod tidy
+		cd "$etcd_mod" &&
+			go mod init graceful.local/etcd-build 2>/dev/null &&
+			printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go &&
+			go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" &&
+			go mod tidy
 	) || die "could not prepare the etcd wrapper module (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
 fi
 build "$etcd_mod" "-s -w" etcd=go.etcd.io/etcd/server/v3
@@ -109,23 +109,23 @@ mkdir -p "$k8s_mod"
 if [[ ! -f $k8s_mod/go.sum ]] || ! requires "$k8s_mod/go.mod" k8s.io/kubernetes "$K8S_VERSION"; then
 	echo "k8s-binaries: preparing kubernetes $K8S_VERSION (staging modules at $staging_version)"
 	rm -f "$k8s_mod/go.mod" "$k8s_mod/go.sum" "$k8s_mod/tools.go"
+	# Every step checked: `set -e` does not apply in a subshell tested with ||.
 	(
-		set -e
-		cd "$k8s_mod"
-		go mod init graceful.local/k8s-build 2>/dev/null
+		cd "$k8s_mod" || exit 1
+		go mod init graceful.local/k8s-build 2>/dev/null || exit 1
 		{
 			printf '//go:build tools\n\npackage tools\n\nimport (\n'
 			for c in "${all_cmds[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s/app"\n' "$c"; done
 			printf ')\n'
-		} >tools.go
-		modfile=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+		} >tools.go || exit 1
+		json=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION") || exit 1
+		modfile=$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' <<<"$json")
 		[[ -f $modfile ]] || { echo "k8s-binaries: no go.mod for k8s.io/kubernetes@$K8S_VERSION" >&2; exit 1; }
 		staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$modfile")
 		[[ -n $staging ]] || { echo "k8s-binaries: no staging replaces found in $modfile" >&2; exit 1; }
-		for m in $staging; do go mod edit -replace "$m=$m@$staging_version"; done
+		for m in $staging; do go mod edit -replace "$m=$m@$staging_version" || exit 1; done
 		echo "k8s-binaries: replaced $(wc -w <<<"$staging") staging modules"
-		go get "k8s.io/kubernetes@$K8S_VERSION"
-		go mod tidy
+		go get "k8s.io/kubernetes@$K8S_VERSION" && go mod tidy
 	) || die "could not prepare the kubernetes wrapper module (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
 fi
 # Without a parseable version kubectl and clients refuse the server ("v0.0.0-master").
