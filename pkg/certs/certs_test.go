@@ -168,6 +168,23 @@ func TestRotation(t *testing.T) {
 
 	seen := map[string]bool{}
 	seq := 0
+	// mutatedPod creates a pod and says whether the webhook labelled it.
+	mutatedPod := func() error {
+		seq++
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "work", Name: fmt.Sprintf("p%d", seq)},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "busybox"}}}}
+		if err := c.Create(ctx, pod); err != nil {
+			return err
+		}
+		if pod.Labels[mutatedKey] != "true" {
+			return fmt.Errorf("pod %d not mutated", seq)
+		}
+		return nil
+	}
+	// The API server's webhook client picks up a new caBundle a moment after
+	// it is stored; under failurePolicy Ignore a pod created in between just
+	// goes unmutated.
+	waitFor(t, 30*time.Second, "a mutated pod", mutatedPod)
 	createPods := func(d time.Duration) {
 		end := time.Now().Add(d)
 		for time.Now().Before(end) {
@@ -210,18 +227,7 @@ func TestRotation(t *testing.T) {
 		return nil
 	})
 	waitFor(t, 30*time.Second, "new caBundle", func() error { return caBundleHas(ctx, c, newCA) })
-	waitFor(t, 30*time.Second, "a mutated pod after the CA change", func() error {
-		seq++
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "work", Name: fmt.Sprintf("p%d", seq)},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "busybox"}}}}
-		if err := c.Create(ctx, pod); err != nil {
-			return err
-		}
-		if pod.Labels[mutatedKey] != "true" {
-			return fmt.Errorf("pod %d not mutated", seq)
-		}
-		return nil
-	})
+	waitFor(t, 30*time.Second, "a mutated pod after the CA change", mutatedPod)
 	createPods(5 * time.Second)
 	if err := src.ReadyCheck(nil); err != nil {
 		t.Errorf("not ready at the end: %v", err)
