@@ -15,6 +15,19 @@ type logger struct {
 	start time.Time
 }
 
+// logPrefix starts every line; the time since start follows it.
+const logPrefix = "graceful-init: +"
+
+// LogTime reads the time since graceful-init started from one of its log
+// lines ("graceful-init: +1.234s ..."); ok is false for any other line.
+func LogTime(line string) (d time.Duration, ok bool) {
+	var s float64
+	if _, err := fmt.Sscanf(line, logPrefix+"%fs", &s); err != nil {
+		return 0, false
+	}
+	return time.Duration(s * float64(time.Second)), true
+}
+
 func newLogger(w io.Writer, level int) *logger {
 	return &logger{w: w, level: level, start: time.Now()}
 }
@@ -23,7 +36,7 @@ func (l *logger) printf(level int, format string, args ...any) {
 	if l.level < level {
 		return
 	}
-	fmt.Fprintf(l.w, "graceful-init: +%.3fs %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
+	fmt.Fprintf(l.w, logPrefix+"%.3fs %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 const (

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +57,21 @@ func TestExitCode(t *testing.T) {
 	}
 	if got := ExitCode(unix.WaitStatus(unix.SIGKILL)); got != 137 {
 		t.Errorf("SIGKILL: %d", got)
+	}
+}
+
+func TestLogTime(t *testing.T) {
+	var b strings.Builder
+	l := newLogger(&b, levelInfo)
+	l.start = time.Now().Add(-1234 * time.Millisecond)
+	l.infof("signal %s received", "TERM")
+	got, ok := LogTime(b.String())
+	if !ok || got < 1234*time.Millisecond || got > 2*time.Second {
+		t.Errorf("LogTime(%q) = %v, %v; want about 1.234s", b.String(), got, ok)
+	}
+	for _, line := range []string{"", "initprobe: ready", "graceful-init: started"} {
+		if _, ok := LogTime(line); ok {
+			t.Errorf("LogTime(%q) ok, want not a graceful-init time", line)
+		}
 	}
 }

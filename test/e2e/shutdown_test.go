@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/pkg/supervisor"
 	"github.com/graceful-dev/graceful/test/podrun"
 	"github.com/graceful-dev/graceful/test/seed"
 )
@@ -184,11 +184,11 @@ func testIgnoresSIGTERM(t *testing.T) {
 // line l.
 func initClock(t *testing.T, l podrun.Line) time.Duration {
 	t.Helper()
-	var s float64
-	if _, err := fmt.Sscanf(l.Text, "graceful-init: +%fs", &s); err != nil {
-		t.Fatalf("no graceful-init time in %q: %v", l.Text, err)
+	d, ok := supervisor.LogTime(l.Text)
+	if !ok {
+		t.Fatalf("no graceful-init time in %q", l.Text)
 	}
-	return time.Duration(s * float64(time.Second))
+	return d
 }
 
 // testImageEntrypoint (case 5): a container without command runs its

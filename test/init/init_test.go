@@ -18,6 +18,8 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/graceful-dev/graceful/pkg/supervisor"
 )
 
 // waitReady is a shell snippet that waits until n probes have reported ready.
@@ -675,9 +677,8 @@ func logTime(t *testing.T, log, what string) float64 {
 		if !strings.Contains(l, what) {
 			continue
 		}
-		var s float64
-		if _, err := fmt.Sscanf(l, "graceful-init: +%fs", &s); err == nil {
-			return s
+		if d, ok := supervisor.LogTime(l); ok {
+			return d.Seconds()
 		}
 	}
 	t.Fatalf("no log line with %q:\n%s", what, log)
