@@ -263,15 +263,29 @@ func (c Client) Describe(ctx context.Context, name string) string {
 	} else {
 		fmt.Fprintf(&b, "pod %s/%s: %v\n", c.NS, name, err)
 	}
-	evs, err := c.CS.CoreV1().Events(c.NS).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.name", name).String()})
+	b.WriteString(c.Events(ctx, name))
+	return b.String()
+}
+
+// Events lists, oldest first, the events of the object called name in the
+// namespace, or of the whole namespace when name is "", as text.
+func (c Client) Events(ctx context.Context, name string) string {
+	var opts metav1.ListOptions
+	of := name
+	if name == "" {
+		of = "namespace " + c.NS
+	} else {
+		opts.FieldSelector = fields.OneTermEqualSelector("involvedObject.name", name).String()
+	}
+	evs, err := c.CS.CoreV1().Events(c.NS).List(ctx, opts)
 	if err != nil {
-		fmt.Fprintf(&b, "events of %s: %v\n", name, err)
-		return b.String()
+		return fmt.Sprintf("events of %s: %v\n", of, err)
 	}
 	sort.Slice(evs.Items, func(i, j int) bool { return eventTime(evs.Items[i]).Before(eventTime(evs.Items[j])) })
-	fmt.Fprintf(&b, "events of %s:\n", name)
+	var b strings.Builder
+	fmt.Fprintf(&b, "events of %s:\n", of)
 	for _, e := range evs.Items {
-		fmt.Fprintf(&b, "  %s %s %s: %s\n", eventTime(e).Format(time.RFC3339Nano), e.Type, e.Reason, e.Message)
+		fmt.Fprintf(&b, "  %s %s/%s %s %s: %s\n", eventTime(e).Format(time.RFC3339Nano), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Type, e.Reason, e.Message)
 	}
 	return b.String()
 }
