@@ -193,17 +193,9 @@ func down(ctx context.Context, cs kubernetes.Interface, h deploy.Helm) error {
 	default:
 		say("deleting namespace %s", namespace)
 	}
-	out, err := h.Run(ctx, "uninstall", deploy.ReleaseName, "--namespace", deploy.Namespace, "--ignore-not-found", "--wait")
-	if err != nil {
-		return err
-	}
-	if strings.Contains(out, "uninstalled") {
+	removed, err := deploy.Uninstall(ctx, h, cs)
+	if removed {
 		say("uninstalled the %s release", deploy.ReleaseName)
-		// The webhook's certificate Secret is not helm's: the namespace goes with it.
-		err = cs.CoreV1().Namespaces().Delete(ctx, deploy.Namespace, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete namespace %s: %w", deploy.Namespace, err)
-		}
 	}
-	return nil
+	return err
 }

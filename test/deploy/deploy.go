@@ -113,6 +113,24 @@ func (h Helm) Run(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// Uninstall removes the release with helm (waiting for its objects to go)
+// and, when there was one, the release namespace: the webhook's certificate
+// Secret is not helm's and goes with it. It reports whether a release was
+// removed.
+func Uninstall(ctx context.Context, h Helm, cs kubernetes.Interface) (bool, error) {
+	out, err := h.Run(ctx, "uninstall", ReleaseName, "--namespace", Namespace, "--ignore-not-found", "--wait")
+	if err != nil {
+		return false, err
+	}
+	if !strings.Contains(out, "uninstalled") {
+		return false, nil
+	}
+	if err := cs.CoreV1().Namespaces().Delete(ctx, Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return true, fmt.Errorf("delete namespace %s: %w", Namespace, err)
+	}
+	return true, nil
+}
+
 // Values are the chart values that run graceful's image from a test
 // registry: by digest, with the registry reachable over plain HTTP for
 // entrypoint lookups, and failurePolicy Ignore.

@@ -52,10 +52,9 @@ func TestWebhook(t *testing.T) {
 		}
 		// Whatever happened, leave no webhook that would intercept the
 		// cluster's pods, and no namespace a next run would trip over.
-		if _, err := h.Run(context.Background(), "uninstall", deploy.ReleaseName, "--namespace", deploy.Namespace, "--ignore-not-found", "--wait"); err != nil {
+		if _, err := deploy.Uninstall(context.Background(), h, env.cs); err != nil {
 			t.Logf("cleanup: %v", err)
 		}
-		_ = env.cs.CoreV1().Namespaces().Delete(context.Background(), deploy.Namespace, metav1.DeleteOptions{})
 	})
 
 	var running *corev1.Pod // the opted-in pod of case 2, checked again after uninstall
