@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -164,6 +165,18 @@ func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values
 	}
 	args := append(strings.Fields(verb), ReleaseName, chart, "--namespace", namespace, "--create-namespace", "--values", vf)
 	return h.Run(ctx, args...)
+}
+
+// Scale sets Deployment namespace/name to n replicas through the scale
+// subresource, as kubectl scale and autoscalers do.
+func Scale(ctx context.Context, cs kubernetes.Interface, namespace, name string, n int32) error {
+	_, err := cs.AppsV1().Deployments(namespace).UpdateScale(ctx, name,
+		&autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Spec: autoscalingv1.ScaleSpec{Replicas: n}},
+		metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("scale deployment %s/%s to %d: %w", namespace, name, n, err)
+	}
+	return nil
 }
 
 // WaitReplicas waits, at most d, until the webhook Deployment in namespace

@@ -57,7 +57,7 @@ var env struct {
 // arguments (the image CMD), shows that a $(...) survived the rewrite
 // (which escapes it from Kubernetes' expansion) and names PID 1, then runs
 // until SIGTERM.
-const entrypointScript = `echo "image-entrypoint: args=$*"; echo "subst: $(echo works)"; tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }; trap 'echo "image-entrypoint: got SIGTERM"; exit 0' TERM; while :; do sleep 1 & wait $!; done`
+const entrypointScript = `echo "image-entrypoint: args=$*"; echo "subst: $(echo works)"; ` + podrun.PrintPID1 + `; trap 'echo "image-entrypoint: got SIGTERM"; exit 0' TERM; while :; do sleep 1 & wait $!; done`
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))

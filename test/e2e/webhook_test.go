@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -155,7 +154,7 @@ func verifyServing(t *testing.T, caPEM, certPEM []byte) {
 // optedInPod: a pod with graceful.dev/inject: "true" created through the
 // API comes back rewritten, starts and runs graceful-init as PID 1.
 func optedInPod(t *testing.T) *corev1.Pod {
-	pod := optIn(shellPod("webhook-opted-in", 10, `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done`))
+	pod := optIn(shellPod("webhook-opted-in", 10, pid1Sleeper))
 	got, _ := startPod(t, pod)
 	requireInjected(t, got)
 	out := waitLog(t, pod.Name, "pid1: ")
@@ -246,6 +245,9 @@ func waitInjects(t *testing.T, ns string, pod *corev1.Pod) {
 	}
 }
 
+// pid1Sleeper names PID 1, then sleeps until SIGTERM.
+const pid1Sleeper = podrun.PrintPID1 + `; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done`
+
 // optedOut marks pod as opted out by annotation.
 func optedOut(pod *corev1.Pod) *corev1.Pod {
 	pod.Annotations = map[string]string{contract.AnnotationInject: contract.InjectFalse}
@@ -321,7 +323,7 @@ func testRestricted(t *testing.T) {
 		contract.LabelInject:                 contract.NamespaceEnabled,
 		"pod-security.kubernetes.io/enforce": "restricted",
 	})
-	pod := shellPod("restricted", 5, `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done`)
+	pod := shellPod("restricted", 5, pid1Sleeper)
 	pod.Namespace = ns
 	pod.Spec.SecurityContext = &corev1.PodSecurityContext{
 		RunAsNonRoot:   new(true),
@@ -431,11 +433,8 @@ func testUninstall(t *testing.T, h deploy.Helm, running *corev1.Pod) {
 // scale sets the webhook Deployment's replicas through its scale subresource.
 func scale(t *testing.T, n int32) {
 	t.Helper()
-	_, err := env.cs.AppsV1().Deployments(deploy.Namespace).UpdateScale(t.Context(), deploy.Deployment,
-		&autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: deploy.Deployment, Namespace: deploy.Namespace}, Spec: autoscalingv1.ScaleSpec{Replicas: n}},
-		metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatalf("scale %s to %d: %v", deploy.Deployment, n, err)
+	if err := deploy.Scale(t.Context(), env.cs, deploy.Namespace, deploy.Deployment, n); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/test/deploy"
 	"github.com/graceful-dev/graceful/test/podrun"
 	"github.com/graceful-dev/graceful/test/seed"
 )
@@ -67,11 +67,7 @@ func testDeployment(t *testing.T) {
 	}
 	logs := followLogs(t, pod.Name)
 	r, err := pods().StopWith(t.Context(), pod.Name, seed.Container, func(ctx context.Context) error {
-		_, err := deps.UpdateScale(ctx, name, &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: env.ns}, Spec: autoscalingv1.ScaleSpec{Replicas: 0}}, metav1.UpdateOptions{})
-		if err != nil {
-			return fmt.Errorf("scale deployment %s to 0: %w", name, err)
-		}
-		return nil
+		return deploy.Scale(ctx, env.cs, env.ns, name, 0)
 	})
 	if err != nil {
 		t.Fatal(err)

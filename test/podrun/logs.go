@@ -45,3 +45,17 @@ func Find(ls []Line, s string) (Line, bool) {
 	}
 	return ls[i], true
 }
+
+// PrintPID1 is a shell line that prints "pid1: " and the first word of PID 1's
+// command line, for PID1 to read back: which init the container runs.
+const PrintPID1 = `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }`
+
+// PID1 is what PrintPID1 printed in ls: PID 1's program.
+func PID1(ls []Line) (string, bool) {
+	for _, l := range ls {
+		if v, ok := strings.CutPrefix(l.Text, "pid1: "); ok {
+			return v, true
+		}
+	}
+	return "", false
+}

@@ -33,3 +33,13 @@ func TestParseLog(t *testing.T) {
 		t.Error("a line without a timestamp was accepted")
 	}
 }
+
+func TestPID1(t *testing.T) {
+	ls := []Line{{Text: "main: started"}, {Text: "pid1: /graceful/bin/graceful-init"}, {Text: "pid1: later"}}
+	if got, ok := PID1(ls); !ok || got != "/graceful/bin/graceful-init" {
+		t.Errorf("PID1 = %q, %v; want the first pid1 line's program", got, ok)
+	}
+	if got, ok := PID1(ls[:1]); ok {
+		t.Errorf("PID1 without a pid1 line = %q, true", got)
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +26,7 @@ import (
 )
 
 // Script is the scenario, for /bin/sh -c with busybox. It first names PID 1.
-const Script = `tr '\0' '\n' </proc/1/cmdline | { read -r a; echo "pid1: $a"; }
+const Script = podrun.PrintPID1 + `
 cleanup='echo "$0: got SIGTERM"; sleep 1; echo "$0: cleanup done"; exit 0'
 sh -c "trap '$cleanup' TERM; echo worker: started; while :; do sleep 1 & wait \$!; done" worker &
 setsid sh -c "trap '$cleanup' TERM; echo daemon: started; while :; do sleep 1 & wait \$!; done" daemon &
@@ -70,12 +69,7 @@ type Outcome struct {
 // Analyze reads the scenario's log lines and the pod's stop.
 func Analyze(pod string, grace time.Duration, lines []podrun.Line, stop podrun.Stop) Outcome {
 	o := Outcome{Pod: pod, Grace: grace, Stop: stop, ChildrenGone: podrun.Has(lines, "main: children gone")}
-	for _, l := range lines {
-		if v, ok := strings.CutPrefix(l.Text, "pid1: "); ok {
-			o.PID1 = v
-			break
-		}
-	}
+	o.PID1, _ = podrun.PID1(lines)
 	for _, n := range Processes {
 		o.Processes = append(o.Processes, Process{
 			Name:        n,
