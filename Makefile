@@ -110,10 +110,10 @@ test-unit: deps lint verify-generated build envtest-bin tools ## Every test but 
 
 .PHONY: fuzz
 fuzz: ## Short fuzz runs of every fuzz target (execution counts; FUZZTIME=10m for longer).
-	go test ./pkg/initflags -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),$(FUZZ_PARSE))
-	go test ./pkg/decision -run '^$$' -fuzz FuzzDecide -fuzztime $(or $(FUZZTIME),$(FUZZ_DECIDE))
-	go test ./pkg/admission/handlerfuzz -run '^$$' -fuzz FuzzHandle -fuzztime $(or $(FUZZTIME),$(FUZZ_HANDLE))
-	go test ./pkg/rewrite -run '^$$' -fuzz FuzzEscapeExpansion -fuzztime $(or $(FUZZTIME),$(FUZZ_ESCAPE))
+	go test ./pkg/init/flags -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),$(FUZZ_PARSE))
+	go test ./pkg/inject/decision -run '^$$' -fuzz FuzzDecide -fuzztime $(or $(FUZZTIME),$(FUZZ_DECIDE))
+	go test ./pkg/webhook/admit/handlerfuzz -run '^$$' -fuzz FuzzHandle -fuzztime $(or $(FUZZTIME),$(FUZZ_HANDLE))
+	go test ./pkg/inject/rewrite -run '^$$' -fuzz FuzzEscapeExpansion -fuzztime $(or $(FUZZTIME),$(FUZZ_ESCAPE))
 
 ##@ Local cluster and e2e
 CLUSTER_DIR ?= /var/lib/graceful-cluster

@@ -1,21 +1,21 @@
 // Command graceful-init is PID 1 of a wrapped container: it runs the
 // container's command, forwards stop signals to every process, reaps zombies,
-// and fits the shutdown into the pod's grace period. See pkg/supervisor for
-// the contract and pkg/initflags for the command line.
+// and fits the shutdown into the pod's grace period. See pkg/init/supervisor for
+// the contract and pkg/init/flags for the command line.
 package main
 
 import (
 	// sigcatch catches signals from its package initialiser, which runs as
 	// soon as os/signal is ready, before main: an early SIGTERM is neither
 	// lost nor fatal.
-	"github.com/graceful-dev/graceful/pkg/sigcatch"
+	"github.com/graceful-dev/graceful/pkg/init/sigcatch"
 
 	"fmt"
 	"os"
 
-	"github.com/graceful-dev/graceful/pkg/initflags"
-	"github.com/graceful-dev/graceful/pkg/selfinstall"
-	"github.com/graceful-dev/graceful/pkg/supervisor"
+	"github.com/graceful-dev/graceful/pkg/init/flags"
+	"github.com/graceful-dev/graceful/pkg/init/selfinstall"
+	"github.com/graceful-dev/graceful/pkg/init/supervisor"
 	"github.com/graceful-dev/graceful/pkg/version"
 )
 
@@ -29,19 +29,19 @@ KIND, either express or implied.
 `
 
 func main() {
-	cfg, err := initflags.Parse(os.Args[1:], os.Getenv)
+	cfg, err := flags.Parse(os.Args[1:], os.Getenv)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "graceful-init: %v\n%s", err, initflags.Usage)
+		fmt.Fprintf(os.Stderr, "graceful-init: %v\n%s", err, flags.Usage)
 		os.Exit(2)
 	}
 	switch cfg.Mode {
-	case initflags.ModeVersion:
+	case flags.ModeVersion:
 		fmt.Printf("graceful-init %s\n", version.Version)
-	case initflags.ModeLicense:
+	case flags.ModeLicense:
 		fmt.Print(license)
-	case initflags.ModeHelp:
-		fmt.Print(initflags.Usage)
-	case initflags.ModeInstall:
+	case flags.ModeHelp:
+		fmt.Print(flags.Usage)
+	case flags.ModeInstall:
 		if err := selfinstall.Install("/proc/self/exe", cfg.InstallDest); err != nil {
 			fmt.Fprintf(os.Stderr, "graceful-init: %v\n", err)
 			os.Exit(1)

@@ -15,9 +15,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
-	"github.com/graceful-dev/graceful/pkg/imageconfig"
-	"github.com/graceful-dev/graceful/pkg/manifest"
-	"github.com/graceful-dev/graceful/pkg/rewrite"
+	"github.com/graceful-dev/graceful/pkg/inject/imageconfig"
+	"github.com/graceful-dev/graceful/pkg/inject/manifest"
+	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 	"github.com/graceful-dev/graceful/pkg/version"
 )
 

@@ -13,14 +13,14 @@ import (
 	"github.com/go-logr/logr/funcr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/graceful-dev/graceful/pkg/serverconfig"
-	"github.com/graceful-dev/graceful/pkg/webhookserver"
+	"github.com/graceful-dev/graceful/pkg/webhook/options"
+	"github.com/graceful-dev/graceful/pkg/webhook/server"
 )
 
 // runServe runs the admission webhook until SIGTERM or SIGINT. Logs are
 // JSON lines on stderr.
 func runServe(args []string, stderr io.Writer) int {
-	cfg, err := serverconfig.Parse(args, os.Getenv, stderr)
+	cfg, err := options.Parse(args, os.Getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -37,7 +37,7 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	srv, err := webhookserver.New(ctx, restCfg, cfg, webhookserver.Options{}, log)
+	srv, err := server.New(ctx, restCfg, cfg, server.Options{}, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "graceful-webhook serve: %v\n", err)
 		return 1

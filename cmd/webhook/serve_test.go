@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
-	"github.com/graceful-dev/graceful/pkg/envtestenv"
+	"github.com/graceful-dev/graceful/test/envtestenv"
 )
 
 func TestServeBadConfig(t *testing.T) {

@@ -1,4 +1,4 @@
-// Command imagebuild writes graceful's image without Docker (see pkg/ociimage):
+// Command imagebuild writes graceful's image without Docker (see hack/ociimage):
 //
 //	go run ./hack/imagebuild -init bin/graceful-init -webhook bin/graceful-webhook -o bin/graceful-image.tar [-push 127.0.0.1:5000/graceful:dev]
 package main
@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/graceful-dev/graceful/pkg/ociimage"
+	"github.com/graceful-dev/graceful/hack/ociimage"
 )
 
 func main() {

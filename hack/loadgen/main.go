@@ -3,7 +3,7 @@
 //
 // It starts, in this process: envtest (etcd + kube-apiserver from bin/k8s)
 // for the caches, a loopback registry holding the image the pods use, the
-// real server (pkg/webhookserver, cert mode dir, self-signed certificate)
+// real server (pkg/webhook/server, cert mode dir, self-signed certificate)
 // and a no-op webhook server (same manager and webhook server, a handler
 // that allows everything). Then it sends AdmissionReview requests over TLS
 // to each in turn: at a fixed rate (-rate, open loop) and at saturation
@@ -53,9 +53,9 @@ import (
 	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
-	"github.com/graceful-dev/graceful/pkg/envtestenv"
-	"github.com/graceful-dev/graceful/pkg/serverconfig"
-	"github.com/graceful-dev/graceful/pkg/webhookserver"
+	"github.com/graceful-dev/graceful/pkg/webhook/options"
+	"github.com/graceful-dev/graceful/pkg/webhook/server"
+	"github.com/graceful-dev/graceful/test/envtestenv"
 )
 
 func main() {
@@ -139,13 +139,13 @@ func run(assets string, rate, concurrency int, d time.Duration, rounds int) erro
 
 	// The real server.
 	gPort, nPort := freePort(), freePort()
-	cfg, err := serverconfig.Parse([]string{"--image", "graceful:load", "--cert-mode", "dir", "--cert-dir", certDir,
+	cfg, err := options.Parse([]string{"--image", "graceful:load", "--cert-mode", "dir", "--cert-dir", certDir,
 		"--port", fmt.Sprint(gPort), "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--insecure-registries", regHost}, func(string) string { return "graceful-system" }, io.Discard)
 	if err != nil {
 		return err
 	}
-	srv, err := webhookserver.New(ctx, restCfg, cfg, webhookserver.Options{Host: "127.0.0.1"}, logr.Discard())
+	srv, err := server.New(ctx, restCfg, cfg, server.Options{Host: "127.0.0.1"}, logr.Discard())
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func run(assets string, rate, concurrency int, d time.Duration, rounds int) erro
 	if err != nil {
 		return err
 	}
-	noop.GetWebhookServer().Register(webhookserver.Path, &webhook.Admission{Handler: cradmission.HandlerFunc(
+	noop.GetWebhookServer().Register(server.Path, &webhook.Admission{Handler: cradmission.HandlerFunc(
 		func(context.Context, cradmission.Request) cradmission.Response { return cradmission.Allowed("") })})
 	go func() { _ = noop.Start(ctx) }()
 
@@ -175,8 +175,8 @@ func run(assets string, rate, concurrency int, d time.Duration, rounds int) erro
 		MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64,
 	}}
 	urls := map[string]string{
-		"graceful": fmt.Sprintf("https://127.0.0.1:%d%s", gPort, webhookserver.Path),
-		"no-op":    fmt.Sprintf("https://127.0.0.1:%d%s", nPort, webhookserver.Path),
+		"graceful": fmt.Sprintf("https://127.0.0.1:%d%s", gPort, server.Path),
+		"no-op":    fmt.Sprintf("https://127.0.0.1:%d%s", nPort, server.Path),
 	}
 	// Warm up: servers up, caches synced, the image config cached; and check
 	// that graceful really injects.

@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/graceful-dev/graceful/pkg/envtestenv"
-	"github.com/graceful-dev/graceful/pkg/serverconfig"
+	"github.com/graceful-dev/graceful/pkg/webhook/options"
+	"github.com/graceful-dev/graceful/test/envtestenv"
 )
 
 const certManager = "github.com/cert-manager/cert-manager@v1.19.1"
@@ -278,7 +278,7 @@ func checkServerConfig(t *testing.T, objs []*unstructured.Unstructured) {
 			}
 			return ""
 		}
-		if _, err := serverconfig.Parse([]string{"--config", path}, env, io.Discard); err != nil {
+		if _, err := options.Parse([]string{"--config", path}, env, io.Discard); err != nil {
 			t.Errorf("graceful-webhook serve rejects the chart's config: %v\n%s", err, data)
 		}
 		return

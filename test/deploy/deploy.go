@@ -24,8 +24,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/graceful-dev/graceful/hack/ociimage"
 	"github.com/graceful-dev/graceful/pkg/contract"
-	"github.com/graceful-dev/graceful/pkg/ociimage"
 )
 
 // The chart's objects when the release is named "graceful" (its full name is
@@ -50,7 +50,7 @@ type Sources struct {
 
 // Images are pushed images, by digest.
 type Images struct {
-	Graceful string // graceful-init and graceful-webhook (pkg/ociimage.Build)
+	Graceful string // graceful-init and graceful-webhook (hack/ociimage.Build)
 	Busybox  string // busybox with Applets, no ENTRYPOINT or CMD
 }
 

@@ -36,7 +36,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/graceful-dev/graceful/pkg/ociimage"
+	"github.com/graceful-dev/graceful/hack/ociimage"
 	"github.com/graceful-dev/graceful/test/deploy"
 	"github.com/graceful-dev/graceful/test/podrun"
 )

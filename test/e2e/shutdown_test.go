@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
-	"github.com/graceful-dev/graceful/pkg/supervisor"
+	"github.com/graceful-dev/graceful/pkg/init/supervisor"
 	"github.com/graceful-dev/graceful/test/podrun"
 	"github.com/graceful-dev/graceful/test/seed"
 )

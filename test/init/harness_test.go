@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-dev/graceful/pkg/supervisor"
+	"github.com/graceful-dev/graceful/pkg/init/supervisor"
 )
 
 var (

@@ -19,7 +19,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
-	"github.com/graceful-dev/graceful/pkg/supervisor"
+	"github.com/graceful-dev/graceful/pkg/init/supervisor"
 )
 
 // waitReady is a shell snippet that waits until n probes have reported ready.

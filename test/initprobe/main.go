@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/graceful-dev/graceful/pkg/initflags"
+	"github.com/graceful-dev/graceful/pkg/init/flags"
 )
 
 func main() {
@@ -75,12 +75,12 @@ func trap(args []string) {
 			fail("setsid: " + err.Error())
 		}
 	}
-	stop, err := initflags.ParseSignal(*exitOn)
+	stop, err := flags.ParseSignal(*exitOn)
 	if err != nil {
 		fail(err.Error())
 	}
 	if *ignore != "" {
-		s, err := initflags.ParseSignal(*ignore)
+		s, err := flags.ParseSignal(*ignore)
 		if err != nil {
 			fail(err.Error())
 		}
@@ -97,7 +97,7 @@ func trap(args []string) {
 	appendLine(*out, fmt.Sprintf("%s ready %d pgrp %d", *name, os.Getpid(), unix.Getpgrp()))
 	for s := range c {
 		sig := s.(syscall.Signal)
-		appendLine(*out, fmt.Sprintf("%s got %s", *name, initflags.SignalName(sig)))
+		appendLine(*out, fmt.Sprintf("%s got %s", *name, flags.SignalName(sig)))
 		if sig == stop {
 			appendLine(*out, *name+" cleanup")
 			time.Sleep(*cleanup)
@@ -138,7 +138,7 @@ func launch(args []string) {
 	}
 	runtime.LockOSThread()
 	for _, n := range splitComma(*ignore) {
-		s, err := initflags.ParseSignal(n)
+		s, err := flags.ParseSignal(n)
 		if err != nil {
 			fail(err.Error())
 		}
@@ -146,7 +146,7 @@ func launch(args []string) {
 	}
 	var set unix.Sigset_t
 	for _, n := range splitComma(*block) {
-		s, err := initflags.ParseSignal(n)
+		s, err := flags.ParseSignal(n)
 		if err != nil {
 			fail(err.Error())
 		}

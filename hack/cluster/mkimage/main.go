@@ -1,5 +1,5 @@
 // Command mkimage builds a one-layer image from host files (see
-// pkg/ociimage.BuildFiles) and writes it as an OCI layout tar for
+// hack/ociimage.BuildFiles) and writes it as an OCI layout tar for
 // `ctr images import`, or pushes it to a plain-HTTP test registry:
 //
 //	mkimage -name registry.k8s.io/pause:3.10 -o pause.tar -file /pause=bin/pause -entrypoint /pause
@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/graceful-dev/graceful/pkg/ociimage"
+	"github.com/graceful-dev/graceful/hack/ociimage"
 )
 
 type list []string

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
-	"github.com/graceful-dev/graceful/pkg/envtestenv"
+	"github.com/graceful-dev/graceful/test/envtestenv"
 )
 
 // TestCRD installs config/crd/bases into a real kube-apiserver (envtest) and

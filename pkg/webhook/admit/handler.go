@@ -1,0 +1,361 @@
+// Package admit is graceful-webhook's mutating admission handler for pod
+// CREATE: decode the pod, decide (pkg/inject/decision) from the pod, its namespace
+// and the ShutdownPolicies, look up the image configs of target containers
+// that set no command (pkg/inject/imageconfig, with the pod's pull secrets), rewrite
+// (pkg/inject/rewrite) and answer with a JSON patch.
+//
+// Contract:
+//   - Anything but a pod CREATE is allowed unchanged. A body that does not
+//     decode as a pod is answered with an error (400); the handler never
+//     panics on any input.
+//   - Every skip or bad setting the client should know about is an admission
+//     warning: decision warnings, rewrite warnings, failed lookups.
+//   - Lookups share one deadline (Options.LookupTimeout, default 3s), kept
+//     well under the webhook's timeout (5s) so a slow registry costs a
+//     warning, not the admission.
+//   - A failed lookup either leaves the containers of that image unwrapped
+//     (LookupSkipContainer: warning, plus an Event on the pod's controller, or
+//     on its namespace when it has none) or denies the pod with the
+//     registry's error (LookupReject).
+//   - Dry-run requests get the same answer and cause no Event.
+//   - A rewrite conflict (a foreign volume or container under graceful's
+//     names) admits the pod unchanged with a warning: failurePolicy Ignore is
+//     the default, and a pod must not be lost to graceful.
+package admit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
+	"github.com/graceful-dev/graceful/pkg/inject/decision"
+	"github.com/graceful-dev/graceful/pkg/inject/imageconfig"
+	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
+	"github.com/graceful-dev/graceful/pkg/webhook/metrics"
+)
+
+// LookupFailure says what a failed image config lookup does to the pod.
+type LookupFailure string
+
+const (
+	// LookupSkipContainer leaves the containers of that image unwrapped.
+	LookupSkipContainer LookupFailure = "skip-container"
+	// LookupReject denies the pod with the registry's error.
+	LookupReject LookupFailure = "reject"
+)
+
+// DefaultLookupTimeout is the lookups' shared deadline when Options sets none.
+const DefaultLookupTimeout = 3 * time.Second
+
+// EventReasonLookupFailed is the reason of the Event sent on a skipped container.
+const EventReasonLookupFailed = "GracefulImageLookupFailed"
+
+// Options configure a Handler.
+type Options struct {
+	// Cache reads Namespaces and ShutdownPolicies (the manager's cache).
+	Cache client.Reader
+	// API reads service accounts and secrets for pull credentials, uncached
+	// (the manager's API reader): the webhook must not watch every secret.
+	API client.Reader
+	// Resolver looks up image configs.
+	Resolver *imageconfig.Resolver
+	// Events records lookup failures; nil records none.
+	Events events.EventRecorder
+	// Rewrite is the cluster-wide rewrite config (image, version, resources).
+	Rewrite rewrite.Config
+	// ExcludedNamespaces: the webhook's own and the system namespaces.
+	ExcludedNamespaces []string
+	// LookupFailure: LookupSkipContainer (default) or LookupReject.
+	LookupFailure LookupFailure
+	// LookupTimeout bounds all lookups of one request; 0 means DefaultLookupTimeout.
+	LookupTimeout time.Duration
+}
+
+// Handler is the mutating admission handler. Safe for concurrent use.
+type Handler struct {
+	o       Options
+	decoder admission.Decoder
+}
+
+// New returns a Handler; it fails when the options can not work.
+func New(o Options, decoder admission.Decoder) (*Handler, error) {
+	if o.Cache == nil {
+		return nil, errors.New("admission: no cache reader")
+	}
+	if o.Resolver == nil {
+		return nil, errors.New("admission: no image config resolver")
+	}
+	if err := o.Rewrite.Validate(); err != nil {
+		return nil, fmt.Errorf("admission: %w", err)
+	}
+	switch o.LookupFailure {
+	case "":
+		o.LookupFailure = LookupSkipContainer
+	case LookupSkipContainer, LookupReject:
+	default:
+		return nil, fmt.Errorf("admission: lookup failure mode %q: want %s or %s", o.LookupFailure, LookupSkipContainer, LookupReject)
+	}
+	if o.LookupTimeout <= 0 {
+		o.LookupTimeout = DefaultLookupTimeout
+	}
+	if decoder == nil {
+		return nil, errors.New("admission: no decoder")
+	}
+	return &Handler{o: o, decoder: decoder}, nil
+}
+
+// Handle implements admission.Handler.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	log := logf.FromContext(ctx)
+	reason := "invalid-request"
+	result := metrics.ResultError
+	defer func() {
+		// The manager's webhook recovers panics too; this keeps the answer
+		// well formed and counted when the handler is served some other way.
+		if r := recover(); r != nil {
+			log.Error(fmt.Errorf("panic: %v", r), "admission handler panicked")
+			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("graceful: internal error: %v", r))
+			result = metrics.ResultError
+		}
+		metrics.Admissions.WithLabelValues(result, reason).Inc()
+	}()
+
+	if req.Kind.Kind != "Pod" || req.Kind.Group != "" || req.Operation != admissionv1.Create || req.SubResource != "" {
+		reason, result = "not-pod-create", metrics.ResultUnchanged
+		return admission.Allowed("graceful: not a pod create")
+	}
+	pod := &corev1.Pod{}
+	if err := h.decoder.Decode(req, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("graceful: decoding the pod: %w", err))
+	}
+	if pod.Namespace == "" {
+		pod.Namespace = req.Namespace
+	}
+	dryRun := req.DryRun != nil && *req.DryRun
+	log = log.WithValues("namespace", pod.Namespace, "pod", podName(pod), "dryRun", dryRun)
+
+	ns, policies, err := h.read(ctx, pod.Namespace)
+	if err != nil {
+		log.Error(err, "reading the cache")
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("graceful: %w", err))
+	}
+	d := decision.Decide(decision.Input{Pod: pod, Namespace: ns, Policies: policies, ExcludedNamespaces: h.o.ExcludedNamespaces})
+	reason = string(d.Reason)
+	warnings := slices.Clone(d.Warnings)
+	if !d.Inject {
+		result = metrics.ResultUnchanged
+		log.V(1).Info("not injected", "reason", d.Reason, "message", d.Message)
+		return admission.Allowed(d.Message).WithWarnings(warnings...)
+	}
+
+	defaults := defaultsOf(d.Policy)
+	_, needImages, _ := rewrite.Targets(pod, defaults)
+	images, failures := h.lookup(ctx, pod, needImages)
+	if len(failures) > 0 && h.o.LookupFailure == LookupReject {
+		result = metrics.ResultDenied
+		msgs := make([]string, 0, len(failures))
+		for _, f := range failures {
+			msgs = append(msgs, f.err.Error())
+		}
+		log.Info("denied: image config lookup failed", "reason", d.Reason, "errors", msgs)
+		return admission.Denied(fmt.Sprintf("graceful: image config lookup failed (lookup failure mode %s): %s", LookupReject, strings.Join(msgs, "; "))).WithWarnings(warnings...)
+	}
+	for _, f := range failures {
+		warnings = append(warnings, fmt.Sprintf("graceful: containers using image %q left unwrapped: %v", f.image, f.err))
+		if !dryRun {
+			h.event(ctx, pod, ns, f)
+		}
+	}
+
+	out, rw, err := rewrite.Pod(pod, h.o.Rewrite, defaults, images)
+	warnings = append(warnings, rw...)
+	if err != nil {
+		result = metrics.ResultUnchanged
+		log.Info("not injected: rewrite refused the pod", "reason", d.Reason, "error", err.Error())
+		return admission.Allowed("graceful: pod left unchanged").WithWarnings(append(warnings, fmt.Sprintf("graceful: pod left unchanged: %v", err))...)
+	}
+	patch, ok, err := fieldPatch(pod, out, hasMetadata(pod, req.Object.Raw))
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("graceful: %w", err))
+	}
+	if ok {
+		if len(patch) == 0 {
+			// No patch at all: a patch would also trigger reinvocation.
+			result = metrics.ResultUnchanged
+			log.Info("unchanged: nothing (more) to wrap", "reason", d.Reason, "warnings", len(warnings))
+			return admission.Allowed("graceful: nothing to wrap").WithWarnings(warnings...)
+		}
+		result = metrics.ResultInjected
+		log.Info("admitted", "reason", d.Reason, "result", result, "warnings", len(warnings))
+		return admission.Response{AdmissionResponse: patched(patch)}.WithWarnings(warnings...)
+	}
+	// The rewrite touched another field: diff whole documents.
+	// Patch against the pod as the API server sent it; only the namespace was
+	// filled in above, which the rewrite never touches, so put it back.
+	out.Namespace = ""
+	if len(req.Object.Raw) > 0 {
+		var raw struct {
+			Metadata struct {
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if json.Unmarshal(req.Object.Raw, &raw) == nil {
+			out.Namespace = raw.Metadata.Namespace
+		}
+	}
+	current, err := json.Marshal(out)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("graceful: encoding the pod: %w", err))
+	}
+	resp = admission.PatchResponseFromRaw(req.Object.Raw, current)
+	if !resp.Allowed {
+		return resp.WithWarnings(warnings...)
+	}
+	if len(resp.Patches) == 0 {
+		result = metrics.ResultUnchanged
+	} else {
+		result = metrics.ResultInjected
+	}
+	log.Info("admitted", "reason", d.Reason, "result", result, "patches", len(resp.Patches), "warnings", len(warnings))
+	return resp.WithWarnings(warnings...)
+}
+
+// read returns the namespace (nil when not found) and the policies.
+func (h *Handler) read(ctx context.Context, name string) (*corev1.Namespace, []v1alpha1.ShutdownPolicy, error) {
+	var ns corev1.Namespace
+	nsp := &ns
+	// The cache's objects are read, never changed: no deep copies.
+	if err := h.o.Cache.Get(ctx, types.NamespacedName{Name: name}, &ns, client.UnsafeDisableDeepCopy); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("reading namespace %s: %w", name, err)
+		}
+		nsp = nil
+	}
+	var list v1alpha1.ShutdownPolicyList
+	if err := h.o.Cache.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, nil, fmt.Errorf("listing ShutdownPolicies: %w", err)
+	}
+	return nsp, list.Items, nil
+}
+
+type lookupFailure struct {
+	image string
+	err   error
+}
+
+// lookup resolves every image in parallel under one deadline.
+func (h *Handler) lookup(ctx context.Context, pod *corev1.Pod, refs []string) (map[string]rewrite.ImageConfig, []lookupFailure) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.o.LookupTimeout)
+	defer cancel()
+	kc := newPodKeychain(ctx, h.o.API, pod)
+	platform := imageconfig.PlatformFor(pod)
+
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		images   = make(map[string]rewrite.ImageConfig, len(refs))
+		failures []lookupFailure
+	)
+	for _, ref := range refs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			cfg, err := h.o.Resolver.Resolve(ctx, ref, platform, kc)
+			res := "ok"
+			if err != nil {
+				res = "error"
+			}
+			metrics.LookupDuration.WithLabelValues(res).Observe(time.Since(start).Seconds())
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failures = append(failures, lookupFailure{image: ref, err: err})
+				return
+			}
+			images[ref] = rewrite.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd}
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(failures, func(a, b lookupFailure) int { return strings.Compare(a.image, b.image) })
+	return images, failures
+}
+
+// event records a skipped lookup on the pod's controller (or first owner),
+// else on its namespace: the pod itself does not exist yet.
+func (h *Handler) event(ctx context.Context, pod *corev1.Pod, ns *corev1.Namespace, f lookupFailure) {
+	if h.o.Events == nil {
+		return
+	}
+	ref := &corev1.ObjectReference{Kind: "Namespace", APIVersion: "v1", Name: pod.Namespace, Namespace: pod.Namespace}
+	if ns != nil {
+		ref.UID = ns.UID
+	}
+	owners := pod.OwnerReferences
+	if i := slices.IndexFunc(owners, func(o metav1.OwnerReference) bool { return o.Controller != nil && *o.Controller }); i >= 0 {
+		owners = owners[i:]
+	}
+	if len(owners) > 0 {
+		o := owners[0]
+		ref = &corev1.ObjectReference{Kind: o.Kind, APIVersion: o.APIVersion, Name: o.Name, UID: o.UID, Namespace: pod.Namespace}
+	}
+	h.o.Events.Eventf(ref, nil, corev1.EventTypeWarning, EventReasonLookupFailed, "Admit",
+		"graceful: pod %s: containers using image %s left unwrapped: %v", podName(pod), f.image, f.err)
+	logf.FromContext(ctx).Info("image config lookup failed: containers left unwrapped", "image", f.image, "error", f.err.Error())
+}
+
+func defaultsOf(p *v1alpha1.ShutdownPolicy) rewrite.Defaults {
+	if p == nil {
+		return rewrite.Defaults{}
+	}
+	d := rewrite.Defaults{Containers: p.Spec.Containers, SignalMap: p.Spec.SignalMap}
+	if p.Spec.DrainDelay != nil {
+		dd := p.Spec.DrainDelay.Duration
+		d.DrainDelay = &dd
+	}
+	return d
+}
+
+// podName is the pod's name, or its generateName followed by "*".
+func podName(pod *corev1.Pod) string {
+	if pod.Name == "" && pod.GenerateName != "" {
+		return pod.GenerateName + "*"
+	}
+	return pod.Name
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+// hasMetadata reports whether the raw object has a metadata member. A pod
+// with a name or generateName has one; only a nameless pod needs a look.
+func hasMetadata(pod *corev1.Pod, raw []byte) bool {
+	if pod.Name != "" || pod.GenerateName != "" || len(pod.Labels) > 0 || len(pod.Annotations) > 0 {
+		return true
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) != nil {
+		return true
+	}
+	_, ok := top["metadata"]
+	return ok
+}

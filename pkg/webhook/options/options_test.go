@@ -1,0 +1,110 @@
+package options
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var podNS = env(map[string]string{"POD_NAMESPACE": "graceful-system"})
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAndFlags(t *testing.T) {
+	c, err := Parse([]string{"--image", "graceful:v1"}, podNS, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OwnNamespace != "graceful-system" || c.LookupFailure != LookupSkipContainer || c.LookupTimeout.Duration != 3*time.Second ||
+		c.CertMode != CertRotate || c.Port != 9443 {
+		t.Errorf("defaults: %+v", c)
+	}
+	if got := c.ExcludedNamespaces(); strings.Join(got, ",") != "kube-system,kube-public,kube-node-lease,graceful-system" {
+		t.Errorf("excluded %v", got)
+	}
+}
+
+func TestFileThenFlags(t *testing.T) {
+	p := writeFile(t, `
+image: graceful@sha256:abc
+lookupFailure: reject
+lookupTimeout: 2s
+insecureRegistries: [127.0.0.1:5000]
+systemNamespaces: [kube-system]
+installResources:
+  requests: {cpu: 5m}
+  limits: {cpu: 50m}
+certMode: dir
+port: 8443
+`)
+	c, err := Parse([]string{"--config", p, "--port", "9000"}, podNS, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Image != "graceful@sha256:abc" || c.LookupFailure != LookupReject || c.LookupTimeout.Duration != 2*time.Second ||
+		c.CertMode != CertDir || c.Port != 9000 || len(c.InsecureRegistries) != 1 || c.InstallResources.Limits.Cpu().String() != "50m" {
+		t.Errorf("got %+v", c)
+	}
+}
+
+// Every bad value stops the start with the field's name in the message.
+func TestErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		env        func(string) string
+		want       string
+	}{
+		{name: "unknown field", file: "image: x\nlookupTimout: 2s\n", want: `unknown field "lookupTimout"`},
+		{name: "no image", want: "image: required"},
+		{name: "no namespace", args: []string{"--image", "x"}, env: env(nil), want: "ownNamespace: required"},
+		{name: "bad mode", args: []string{"--image", "x", "--lookup-failure", "guess"}, want: `lookupFailure: "guess"`},
+		{name: "timeout too long", args: []string{"--image", "x", "--lookup-timeout", "5s"}, want: "lookupTimeout: 5s"},
+		{name: "timeout zero", file: "image: x\nlookupTimeout: 0s\n", want: "lookupTimeout: 0s"},
+		{name: "bad cert mode", args: []string{"--image", "x", "--cert-mode", "manual"}, want: `certMode: "manual"`},
+		{name: "bad port", args: []string{"--image", "x", "--port", "0"}, want: "port: 0"},
+		{name: "bad secret name", args: []string{"--image", "x", "--cert-secret", "Bad_Name"}, want: `certSecretName: "Bad_Name"`},
+		{name: "bad system namespace", args: []string{"--image", "x", "--system-namespaces", "kube-system,NOPE"}, want: `systemNamespaces: "NOPE"`},
+		{name: "missing CA bundle", args: []string{"--image", "x", "--registry-ca-bundle", "/nonexistent/ca.pem"}, want: "registryCABundle:"},
+		{name: "request above limit", file: "image: x\ninstallResources: {requests: {cpu: 1}, limits: {cpu: 10m}}\n", want: "installResources:"},
+		{name: "bad insecure registry", args: []string{"--image", "x", "--insecure-registries", "http://r/x"}, want: "insecureRegistries:"},
+		{name: "stray argument", args: []string{"--image", "x", "extra"}, want: `unexpected arguments ["extra"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"--config", writeFile(t, tc.file)}, args...)
+			}
+			e := tc.env
+			if e == nil {
+				e = podNS
+			}
+			_, err := Parse(args, e, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var b strings.Builder
+	_, err := Parse([]string{"-h"}, podNS, &b)
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(b.String(), "-lookup-failure") {
+		t.Errorf("err %v, usage %q", err, b.String())
+	}
+}
