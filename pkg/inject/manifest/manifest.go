@@ -32,7 +32,7 @@ import (
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
 	"github.com/graceful-dev/graceful/pkg/contract"
-	"github.com/graceful-dev/graceful/pkg/inject/decision"
+	"github.com/graceful-dev/graceful/pkg/inject"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 )
 
@@ -225,39 +225,24 @@ func (in *Injector) pod(ctx context.Context, m map[string]any, namespace string,
 		pod.Namespace = namespace
 	}
 
-	d := decision.Decide(decision.Input{Pod: in.optedIn(pod), Policies: in.Policies, ExcludedNamespaces: in.ExcludedNamespaces})
-	in.warn(d.Warnings...)
-	if !d.Inject {
+	p := inject.Pipeline{Rewrite: in.Config, ExcludedNamespaces: in.ExcludedNamespaces, RejectLookupFailures: true}
+	res := p.Run(ctx, inject.Input{Pod: in.optedIn(pod), Policies: in.Policies}, func(ctx context.Context, ref string) (rewrite.ImageConfig, error) {
+		return in.Resolve(ctx, ref, pod)
+	})
+	in.warn(res.Warnings...)
+	switch res.Outcome {
+	case inject.NotSelected:
 		return false, nil
-	}
-	defaults := rewrite.Defaults{}
-	if d.Policy != nil {
-		defaults.Containers = d.Policy.Spec.Containers
-		defaults.SignalMap = d.Policy.Spec.SignalMap
-		if d.Policy.Spec.DrainDelay != nil {
-			dd := d.Policy.Spec.DrainDelay.Duration
-			defaults.DrainDelay = &dd
+	case inject.LookupFailed:
+		errs := make([]error, 0, len(res.Failures))
+		for _, f := range res.Failures {
+			errs = append(errs, fmt.Errorf("look up image %s: %w", f.Image, f.Err))
 		}
+		return false, errors.Join(errs...)
+	case inject.Refused:
+		return false, fmt.Errorf("rewrite: %w", res.Err)
 	}
-
-	// Pod repeats Targets' warnings, so only Pod's are passed on.
-	_, refs, _ := rewrite.Targets(pod, defaults)
-	images := map[string]rewrite.ImageConfig{}
-	for _, ref := range refs {
-		if _, done := images[ref]; done {
-			continue
-		}
-		ic, err := in.Resolve(ctx, ref, pod)
-		if err != nil {
-			return false, fmt.Errorf("look up image %s: %w", ref, err)
-		}
-		images[ref] = ic
-	}
-	out, warnings, err := rewrite.Pod(pod, in.Config, defaults, images)
-	if err != nil {
-		return false, fmt.Errorf("rewrite: %w", err)
-	}
-	in.warn(warnings...)
+	out := res.Pod
 
 	converted, err := runtime.DefaultUnstructuredConverter.ToUnstructured(out)
 	if err != nil {

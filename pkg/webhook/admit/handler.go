@@ -45,7 +45,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
-	"github.com/graceful-dev/graceful/pkg/inject/decision"
+	"github.com/graceful-dev/graceful/pkg/inject"
 	"github.com/graceful-dev/graceful/pkg/inject/imageconfig"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 	"github.com/graceful-dev/graceful/pkg/webhook/metrics"
@@ -90,8 +90,9 @@ type Options struct {
 
 // Handler is the mutating admission handler. Safe for concurrent use.
 type Handler struct {
-	o       Options
-	decoder admission.Decoder
+	o        Options
+	decoder  admission.Decoder
+	pipeline inject.Pipeline
 }
 
 // New returns a Handler; it fails when the options can not work.
@@ -118,7 +119,11 @@ func New(o Options, decoder admission.Decoder) (*Handler, error) {
 	if decoder == nil {
 		return nil, errors.New("admission: no decoder")
 	}
-	return &Handler{o: o, decoder: decoder}, nil
+	return &Handler{o: o, decoder: decoder, pipeline: inject.Pipeline{
+		Rewrite:              o.Rewrite,
+		ExcludedNamespaces:   o.ExcludedNamespaces,
+		RejectLookupFailures: o.LookupFailure == LookupReject,
+	}}, nil
 }
 
 // Handle implements admission.Handler.
@@ -149,48 +154,44 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 		pod.Namespace = req.Namespace
 	}
 	dryRun := req.DryRun != nil && *req.DryRun
-	log = log.WithValues("namespace", pod.Namespace, "pod", podName(pod), "dryRun", dryRun)
+	log = log.WithValues("namespace", pod.Namespace, "pod", inject.PodName(pod), "dryRun", dryRun)
 
 	ns, policies, err := h.read(ctx, pod.Namespace)
 	if err != nil {
 		log.Error(err, "reading the cache")
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("graceful: %w", err))
 	}
-	d := decision.Decide(decision.Input{Pod: pod, Namespace: ns, Policies: policies, ExcludedNamespaces: h.o.ExcludedNamespaces})
+	ctx, cancel := context.WithTimeout(ctx, h.o.LookupTimeout)
+	defer cancel()
+	res := h.pipeline.Run(ctx, inject.Input{Pod: pod, Namespace: ns, Policies: policies}, h.lookupFor(pod))
+	d := res.Decision
 	reason = string(d.Reason)
-	warnings := slices.Clone(d.Warnings)
-	if !d.Inject {
+	warnings := res.Warnings
+	switch res.Outcome {
+	case inject.NotSelected:
 		result = metrics.ResultUnchanged
 		log.V(1).Info("not injected", "reason", d.Reason, "message", d.Message)
 		return admission.Allowed(d.Message).WithWarnings(warnings...)
-	}
-
-	defaults := defaultsOf(d.Policy)
-	_, needImages, _ := rewrite.Targets(pod, defaults)
-	images, failures := h.lookup(ctx, pod, needImages)
-	if len(failures) > 0 && h.o.LookupFailure == LookupReject {
+	case inject.LookupFailed:
 		result = metrics.ResultDenied
-		msgs := make([]string, 0, len(failures))
-		for _, f := range failures {
-			msgs = append(msgs, f.err.Error())
+		msgs := make([]string, 0, len(res.Failures))
+		for _, f := range res.Failures {
+			msgs = append(msgs, f.Err.Error())
 		}
 		log.Info("denied: image config lookup failed", "reason", d.Reason, "errors", msgs)
 		return admission.Denied(fmt.Sprintf("graceful: image config lookup failed (lookup failure mode %s): %s", LookupReject, strings.Join(msgs, "; "))).WithWarnings(warnings...)
 	}
-	for _, f := range failures {
-		warnings = append(warnings, fmt.Sprintf("graceful: containers using image %q left unwrapped: %v", f.image, f.err))
-		if !dryRun {
+	if !dryRun {
+		for _, f := range res.Failures {
 			h.event(ctx, pod, ns, f)
 		}
 	}
-
-	out, rw, err := rewrite.Pod(pod, h.o.Rewrite, defaults, images)
-	warnings = append(warnings, rw...)
-	if err != nil {
+	if res.Outcome == inject.Refused {
 		result = metrics.ResultUnchanged
-		log.Info("not injected: rewrite refused the pod", "reason", d.Reason, "error", err.Error())
-		return admission.Allowed("graceful: pod left unchanged").WithWarnings(append(warnings, fmt.Sprintf("graceful: pod left unchanged: %v", err))...)
+		log.Info("not injected: rewrite refused the pod", "reason", d.Reason, "error", res.Err.Error())
+		return admission.Allowed("graceful: pod left unchanged").WithWarnings(append(warnings, fmt.Sprintf("graceful: pod left unchanged: %v", res.Err))...)
 	}
+	out := res.Pod
 	patch, ok, err := fieldPatch(pod, out, hasMetadata(pod, req.Object.Raw))
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("graceful: %w", err))
@@ -255,55 +256,30 @@ func (h *Handler) read(ctx context.Context, name string) (*corev1.Namespace, []v
 	return nsp, list.Items, nil
 }
 
-type lookupFailure struct {
-	image string
-	err   error
-}
-
-// lookup resolves every image in parallel under one deadline.
-func (h *Handler) lookup(ctx context.Context, pod *corev1.Pod, refs []string) (map[string]rewrite.ImageConfig, []lookupFailure) {
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, h.o.LookupTimeout)
-	defer cancel()
-	kc := newPodKeychain(ctx, h.o.API, pod)
+// lookupFor binds the resolver to the pod: its platform, its pull secrets,
+// and the lookup duration metric.
+func (h *Handler) lookupFor(pod *corev1.Pod) inject.Lookup {
 	platform := imageconfig.PlatformFor(pod)
-
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		images   = make(map[string]rewrite.ImageConfig, len(refs))
-		failures []lookupFailure
-	)
-	for _, ref := range refs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			cfg, err := h.o.Resolver.Resolve(ctx, ref, platform, kc)
-			res := "ok"
-			if err != nil {
-				res = "error"
-			}
-			metrics.LookupDuration.WithLabelValues(res).Observe(time.Since(start).Seconds())
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failures = append(failures, lookupFailure{image: ref, err: err})
-				return
-			}
-			images[ref] = rewrite.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd}
-		}()
+	var kc *podKeychain
+	var once sync.Once
+	return func(ctx context.Context, ref string) (rewrite.ImageConfig, error) {
+		// One keychain a pod, bound to the run's context: it reads the
+		// pull secrets on first use only.
+		once.Do(func() { kc = newPodKeychain(ctx, h.o.API, pod) })
+		start := time.Now()
+		cfg, err := h.o.Resolver.Resolve(ctx, ref, platform, kc)
+		res := "ok"
+		if err != nil {
+			res = "error"
+		}
+		metrics.LookupDuration.WithLabelValues(res).Observe(time.Since(start).Seconds())
+		return rewrite.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd}, err
 	}
-	wg.Wait()
-	slices.SortFunc(failures, func(a, b lookupFailure) int { return strings.Compare(a.image, b.image) })
-	return images, failures
 }
 
 // event records a skipped lookup on the pod's controller (or first owner),
 // else on its namespace: the pod itself does not exist yet.
-func (h *Handler) event(ctx context.Context, pod *corev1.Pod, ns *corev1.Namespace, f lookupFailure) {
+func (h *Handler) event(ctx context.Context, pod *corev1.Pod, ns *corev1.Namespace, f inject.LookupFailure) {
 	if h.o.Events == nil {
 		return
 	}
@@ -320,28 +296,8 @@ func (h *Handler) event(ctx context.Context, pod *corev1.Pod, ns *corev1.Namespa
 		ref = &corev1.ObjectReference{Kind: o.Kind, APIVersion: o.APIVersion, Name: o.Name, UID: o.UID, Namespace: pod.Namespace}
 	}
 	h.o.Events.Eventf(ref, nil, corev1.EventTypeWarning, EventReasonLookupFailed, "Admit",
-		"graceful: pod %s: containers using image %s left unwrapped: %v", podName(pod), f.image, f.err)
-	logf.FromContext(ctx).Info("image config lookup failed: containers left unwrapped", "image", f.image, "error", f.err.Error())
-}
-
-func defaultsOf(p *v1alpha1.ShutdownPolicy) rewrite.Defaults {
-	if p == nil {
-		return rewrite.Defaults{}
-	}
-	d := rewrite.Defaults{Containers: p.Spec.Containers, SignalMap: p.Spec.SignalMap}
-	if p.Spec.DrainDelay != nil {
-		dd := p.Spec.DrainDelay.Duration
-		d.DrainDelay = &dd
-	}
-	return d
-}
-
-// podName is the pod's name, or its generateName followed by "*".
-func podName(pod *corev1.Pod) string {
-	if pod.Name == "" && pod.GenerateName != "" {
-		return pod.GenerateName + "*"
-	}
-	return pod.Name
+		"graceful: pod %s: containers using image %s left unwrapped: %v", inject.PodName(pod), f.Image, f.Err)
+	logf.FromContext(ctx).Info("image config lookup failed: containers left unwrapped", "image", f.Image, "error", f.Err.Error())
 }
 
 var _ admission.Handler = (*Handler)(nil)

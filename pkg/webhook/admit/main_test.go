@@ -95,7 +95,7 @@ func TestMain(m *testing.M) {
 
 func suite(m *testing.M) (int, error) {
 	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Join(filepath.Dir(file), "..", "..")
+	repoRoot = filepath.Join(filepath.Dir(file), "..", "..", "..")
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		return 1, err

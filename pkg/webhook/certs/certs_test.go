@@ -44,7 +44,7 @@ const (
 
 func assets(t *testing.T) (root, dir string) {
 	_, file, _, _ := runtime.Caller(0)
-	root = filepath.Join(filepath.Dir(file), "..", "..")
+	root = filepath.Join(filepath.Dir(file), "..", "..", "..")
 	dir, err := envtestenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 // server's own strict parser.
 func TestManifests(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func freePort(t *testing.T) int {
 // ready after; a pod in an opted-in namespace is injected; /metrics counts it.
 func TestServe(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)
