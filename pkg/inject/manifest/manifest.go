@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -44,7 +45,8 @@ type ResolveFunc func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite
 type Injector struct {
 	// Config is passed to rewrite.Pod for every selected pod.
 	Config rewrite.Config
-	// All treats every pod as opted in (graceful.dev/inject: "true"), except
+	// All treats every pod as if its namespace were labelled
+	// graceful.dev/inject=enabled: opted in, except
 	// those the decision never injects (excluded namespaces, mirror and
 	// Windows pods) and those that opt out explicitly.
 	All bool
@@ -226,7 +228,7 @@ func (in *Injector) pod(ctx context.Context, m map[string]any, namespace string,
 	}
 
 	p := inject.Pipeline{Rewrite: in.Config, ExcludedNamespaces: in.ExcludedNamespaces, RejectLookupFailures: true}
-	res := p.Run(ctx, inject.Input{Pod: in.optedIn(pod), Policies: in.Policies}, func(ctx context.Context, ref string) (rewrite.ImageConfig, error) {
+	res := p.Run(ctx, inject.Input{Pod: pod, Namespace: in.namespace(pod), Policies: in.Policies}, func(ctx context.Context, ref string) (rewrite.ImageConfig, error) {
 		return in.Resolve(ctx, ref, pod)
 	})
 	in.warn(res.Warnings...)
@@ -262,21 +264,13 @@ func (in *Injector) pod(ctx context.Context, m map[string]any, namespace string,
 	return changed, nil
 }
 
-// optedIn returns pod, or with All a copy annotated as opted in unless it
-// says otherwise itself.
-func (in *Injector) optedIn(pod *corev1.Pod) *corev1.Pod {
+// namespace is what offline inject knows of the pod's namespace: nothing,
+// or with All a namespace that opts its pods in.
+func (in *Injector) namespace(pod *corev1.Pod) *corev1.Namespace {
 	if !in.All {
-		return pod
+		return nil
 	}
-	if _, set := pod.Annotations[contract.AnnotationInject]; set {
-		return pod
-	}
-	p := pod.DeepCopy()
-	if p.Annotations == nil {
-		p.Annotations = map[string]string{}
-	}
-	p.Annotations[contract.AnnotationInject] = contract.InjectTrue
-	return p
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pod.Namespace, Labels: map[string]string{contract.LabelInject: contract.NamespaceEnabled}}}
 }
 
 func (in *Injector) warn(ws ...string) {

@@ -368,7 +368,7 @@ func TestRandomPodsAcceptedByAPIServer(t *testing.T) {
 		pod.Name = podName
 		report := func(format string, args ...any) result {
 			in, _ := yaml.Marshal(pod)
-			res.failure = fmt.Sprintf("seed %d (reproduce: GRACEFUL_PROPERTY_SEED=%d GRACEFUL_PROPERTY_N=1 go test ./pkg/rewrite -run TestRandomPodsAcceptedByAPIServer): %s\ninput pod:\n%s",
+			res.failure = fmt.Sprintf("seed %d (reproduce: GRACEFUL_PROPERTY_SEED=%d GRACEFUL_PROPERTY_N=1 go test ./pkg/inject/rewrite -run TestRandomPodsAcceptedByAPIServer): %s\ninput pod:\n%s",
 				seed, seed, fmt.Sprintf(format, args...), in)
 			return res
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -27,19 +28,19 @@ func testConfig() Config {
 	}
 }
 
-// testImages is the fixed image table of the golden cases. Images not in it
-// have no known config.
+// testImages is the fixed image table of the golden cases
+// (testdata/images.json, which the webhook's equivalence test pushes to a
+// real registry). Images not in it have no known config.
 func testImages() map[string]ImageConfig {
-	return map[string]ImageConfig{
-		"registry.example/app:1":       {Entrypoint: []string{"/app/server"}, Cmd: []string{"--port=8080"}},
-		"registry.example/shellform:1": {Entrypoint: []string{"/bin/sh", "-c", "exec nginx -g 'daemon off;'"}},
-		"registry.example/dollar:1":    {Entrypoint: []string{"/bin/echo", "$(HOME)"}, Cmd: []string{"$(HOME)", "pid $$", "cost $5", "$(unclosed", "$"}},
-		"registry.example/cmdonly:1":   {Cmd: []string{"/usr/bin/worker", "--queue=jobs"}},
-		"registry.example/empty:1":     {},
-		"registry.example/nonroot:1":   {Entrypoint: []string{"/nonroot-app"}, Cmd: []string{"serve"}},
-		"registry.example/proxy:1":     {Entrypoint: []string{"/proxy"}, Cmd: []string{"--listen=:15001"}},
-		"registry.example/tool:1":      {Entrypoint: []string{"/tool"}},
+	b, err := os.ReadFile("testdata/images.json")
+	if err != nil {
+		panic(err)
 	}
+	var m map[string]ImageConfig
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(fmt.Sprintf("testdata/images.json: %v", err))
+	}
+	return m
 }
 
 // caseHeader is read from the input's leading "# key: json" comment lines.
@@ -164,10 +165,10 @@ func TestGolden(t *testing.T) {
 			}
 			want, rerr := os.ReadFile(golden)
 			if rerr != nil {
-				t.Fatalf("%v (run go test ./pkg/rewrite -update)", rerr)
+				t.Fatalf("%v (run go test ./pkg/inject/rewrite -update)", rerr)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs (run go test ./pkg/rewrite -update to accept):\n%s", golden, lineDiff(string(want), string(got)))
+				t.Errorf("%s differs (-golden +got; run go test ./pkg/inject/rewrite -update to accept):\n%s", golden, cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")))
 			}
 		})
 	}
@@ -192,9 +193,7 @@ func TestGoldenIdempotent(t *testing.T) {
 				t.Fatalf("second pass: %v", err)
 			}
 			if !reflect.DeepEqual(once, twice) {
-				a, _ := yaml.Marshal(once)
-				b, _ := yaml.Marshal(twice)
-				t.Errorf("second pass changed the pod:\n%s", lineDiff(string(a), string(b)))
+				t.Errorf("second pass changed the pod (-first +second):\n%s", cmp.Diff(once, twice))
 			}
 			for _, w := range w2 {
 				if !slices.Contains(w1, w) {
@@ -228,7 +227,7 @@ func TestGoldenFilesPaired(t *testing.T) {
 	}
 	for _, i := range in {
 		if !slices.Contains(out, i+".injected") {
-			t.Errorf("%s has no %s.injected (run go test ./pkg/rewrite -update)", i, i)
+			t.Errorf("%s has no %s.injected (run go test ./pkg/inject/rewrite -update)", i, i)
 		}
 	}
 	for _, o := range out {
@@ -244,55 +243,8 @@ func TestGoldenFilesPaired(t *testing.T) {
 		if e.IsDir() && e.Name() == "fuzz" {
 			continue // the fuzzer's corpus of failing inputs
 		}
-		if n := e.Name(); !strings.HasSuffix(n, ".yaml") && !strings.HasSuffix(n, ".yaml.injected") {
-			t.Errorf("testdata/%s: neither a case nor a golden output", n)
-		}
-	}
-}
-
-// lineDiff is a small line diff (longest common subsequence) for failure
-// messages: "-" lines are wanted, "+" lines are got.
-func lineDiff(want, got string) string {
-	a, b := strings.Split(want, "\n"), strings.Split(got, "\n")
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var s strings.Builder
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case i < len(a) && j < len(b) && a[i] == b[j]:
-			i, j = i+1, j+1
-		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
-			fmt.Fprintf(&s, "- %s\n", a[i])
-			i++
-		default:
-			fmt.Fprintf(&s, "+ %s\n", b[j])
-			j++
-		}
-	}
-	return s.String()
-}
-
-// TestAlreadyInjectedUnchanged: pods that are fully rewritten already (by
-// this or an older version, with API server defaults filled in) come back
-// equal, without warnings.
-func TestAlreadyInjectedUnchanged(t *testing.T) {
-	for _, name := range []string{"already-injected", "injected-older-version"} {
-		pod, cfg, d := readCase(t, filepath.Join("testdata", name+".yaml"))
-		out, warnings, err := Pod(pod, cfg, d, nil)
-		if err != nil || len(warnings) != 0 || !reflect.DeepEqual(out, pod) {
-			t.Errorf("%s: changed (err %v, warnings %q)", name, err, warnings)
+		if n := e.Name(); n != "images.json" && !strings.HasSuffix(n, ".yaml") && !strings.HasSuffix(n, ".yaml.injected") {
+			t.Errorf("testdata/%s: neither a case, a golden output nor the image table", n)
 		}
 	}
 }
