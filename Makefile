@@ -103,6 +103,14 @@ envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
 .PHONY: test
 test: deps test-unit test-e2e ## Run every test: test-unit, then test-e2e (the local cluster unless KUBECONFIG is set) (root).
 
+# The pure unit tests: no root, no envtest, no cluster. Tests that need a
+# control plane skip themselves under -short; `make test` never passes it.
+FAST_PKGS := ./pkg/contract/... ./pkg/inject/... ./pkg/init/... ./pkg/webhook/options/... ./pkg/webhook/admit/handlerfuzz/... ./hack/ociimage/... ./test/envtestenv/... ./test/podrun/... ./test/seed/...
+
+.PHONY: test-fast
+test-fast: ## The pure unit tests, for the edit loop: no root, no envtest, under a minute.
+	go test -short -count=1 $(FAST_PKGS)
+
 .PHONY: test-unit
 test-unit: deps lint verify-generated build envtest-bin tools ## Every test but the e2e: lint, generated files, unit, envtest, PID 1 in PID namespaces, fuzz (root).
 	go test -count=1 ./...

@@ -122,10 +122,12 @@ type Shared struct {
 }
 
 // Client starts the control plane on first use and returns a client for it
-// with client-go's default scheme. A start failure fails t (never skips),
+// with client-go's default scheme (it skips t under go test -short, which
+// only make test-fast uses). A start failure fails t (never skips),
 // here and in every later call.
 func (s *Shared) Client(t testing.TB) client.Client {
 	t.Helper()
+	skipShort(t)
 	s.start()
 	if s.err != nil {
 		t.Fatal(s.err)
@@ -136,11 +138,21 @@ func (s *Shared) Client(t testing.TB) client.Client {
 // Config is Client's REST config (for clients of other kinds).
 func (s *Shared) Config(t testing.TB) *rest.Config {
 	t.Helper()
+	skipShort(t)
 	s.start()
 	if s.err != nil {
 		t.Fatal(s.err)
 	}
 	return rest.CopyConfig(s.cfg)
+}
+
+// skipShort skips t under go test -short: `make test-fast` runs the pure
+// unit tests only, and `make test` (never -short) runs these.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs etcd and kube-apiserver: skipped under -short (make test runs it)")
+	}
 }
 
 // StartupTime is how long the start took (zero before it).
