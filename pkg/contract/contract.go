@@ -1,7 +1,8 @@
 // Package contract holds the names that graceful-webhook writes into pods and
 // graceful-init reads back: annotation and label keys, the shared volume and
 // its paths, and the init's flag names. Both sides import these constants so
-// the two can not drift apart silently (see DESIGN.md, "Pod rewrite").
+// the two can not drift apart silently (docs/design.md, "The contract
+// between webhook and init").
 package contract
 
 // Prefix of every annotation and label graceful owns.

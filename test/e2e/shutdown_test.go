@@ -21,7 +21,7 @@ import (
 
 const seedGrace = 20
 
-// testSeedScenario (issue 6, case 3): the seed scenario with grace 20 s,
+// testSeedScenario: the seed scenario with grace 20 s,
 // opted in and injected by the webhook, and the same pod not opted in,
 // stopped together.
 func testSeedScenario(t *testing.T) {
@@ -143,7 +143,7 @@ func TestOfflineInject(t *testing.T) {
 	checkSeedInjected(t, outs[0])
 }
 
-// testIgnoresSIGTERM (case 4): a main process that ignores SIGTERM is
+// testIgnoresSIGTERM: a main process that ignores SIGTERM is
 // SIGKILLed by graceful-init at its budget, before the kubelet would at the
 // grace period.
 func testIgnoresSIGTERM(t *testing.T) {
@@ -191,7 +191,7 @@ func initClock(t *testing.T, l podrun.Line) time.Duration {
 	return d
 }
 
-// testImageEntrypoint (case 5): a container without command runs its
+// testImageEntrypoint: a container without command runs its
 // image's ENTRYPOINT and CMD, looked up in the registry by the webhook,
 // under graceful-init.
 func testImageEntrypoint(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// testPodStartCost (case 9) measures create → Ready of pods not opted in
+// testPodStartCost measures create → Ready of pods not opted in
 // and of pods injected by the webhook, E2E_START_RUNS each (default 10),
 // alternating, one pod at a time. It reports the figures (and writes them
 // to $E2E_REPORT); the target (injected ≤ un-injected + 1 s) is a benchmark

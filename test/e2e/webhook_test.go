@@ -33,8 +33,8 @@ import (
 	"github.com/graceful-dev/graceful/test/podrun"
 )
 
-// TestWebhook installs charts/graceful with helm and runs the cases of
-// issue 6 in order, each depending on the ones before: install, an
+// TestWebhook installs charts/graceful with helm and runs its cases in
+// order, each depending on the ones before: install, an
 // opted-in pod, the pod cases (seed scenario, a SIGTERM ignorer, an image
 // entrypoint, a Deployment scaled down, a shared PID namespace, a native
 // sidecar: together), the start cost (alone), namespace label and
@@ -56,7 +56,7 @@ func TestWebhook(t *testing.T) {
 		}
 	})
 
-	var running *corev1.Pod // the opted-in pod of case 2, checked again after uninstall
+	var running *corev1.Pod // the pod of opted-in-pod, checked again after uninstall
 	ok := t.Run("install", func(t *testing.T) { installChart(t, h) }) &&
 		t.Run("opted-in-pod", func(t *testing.T) { running = optedInPod(t) }) &&
 		t.Run("pods", func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestWebhook(t *testing.T) {
 	}
 }
 
-// installChart (case 1): helm install with graceful's image by digest from
+// installChart: helm install with graceful's image by digest from
 // the test registry; both replicas Ready; the caBundle patched by the
 // built-in rotation and matching the serving certificate.
 func installChart(t *testing.T, h deploy.Helm) {

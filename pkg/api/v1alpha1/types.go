@@ -10,7 +10,8 @@ import (
 var GroupVersion = schema.GroupVersion{Group: "graceful.dev", Version: "v1alpha1"}
 
 // PolicyMode says how a ShutdownPolicy ranks against a pod's own opt-in or
-// opt-out (see "Who gets injected" in DESIGN.md).
+// opt-out (see pkg/inject/decision and "Who gets injected" in
+// docs/reference.md).
 // +kubebuilder:validation:Enum=Enforce;Default
 type PolicyMode string
 

@@ -1,7 +1,7 @@
 // Package decision says whether a pod gets graceful-init, and why. It is pure:
 // the pod, its namespace and the ShutdownPolicies in, a Result out.
 //
-// Precedence, first match wins (DESIGN.md, "Who gets injected"):
+// Precedence, first match wins (docs/reference.md, "Who gets injected"):
 //  1. never: excluded namespaces (the webhook's own and the system ones),
 //     mirror/static pods, Windows pods (spec.os.name, the nodeSelector
 //     kubernetes.io/os, or a required node affinity that allows only

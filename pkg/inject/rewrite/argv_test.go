@@ -13,7 +13,7 @@ import (
 )
 
 // effectiveArgv is what Kubernetes executes for command and args on an image
-// (DESIGN.md: command replaces ENTRYPOINT and args replace CMD; only args →
+// (Kubernetes' rules: command replaces ENTRYPOINT and args replace CMD; only args →
 // ENTRYPOINT + args; neither → ENTRYPOINT + CMD), after $(VAR) expansion of
 // command and args with env.
 func effectiveArgv(command, args []string, img ImageConfig, env map[string]string) []string {

@@ -200,7 +200,7 @@ func checkInvariants(t *testing.T, seed uint64, in, out *corev1.Pod, images map[
 	}
 }
 
-// The generator is deterministic: the other helper's API server test relies
+// The generator is deterministic: TestRandomPodsAcceptedByAPIServer relies
 // on a seed reproducing a pod.
 func TestRandomPodDeterministic(t *testing.T) {
 	a, ai := randomPod(rand.New(rand.NewPCG(7, 7)))

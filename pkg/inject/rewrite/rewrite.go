@@ -2,7 +2,7 @@
 // defaults and resolved image configs in, rewritten pod and warnings out. It
 // does no I/O, keeps no state and never mutates its input.
 //
-// Contract (DESIGN.md, "Pod rewrite"):
+// Contract (docs/design.md, "The pod rewrite"):
 //
 //   - Which containers: graceful.dev/containers (comma list) when set, else
 //     Defaults.Containers (from the ShutdownPolicy), else every regular

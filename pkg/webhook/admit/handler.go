@@ -1,8 +1,8 @@
 // Package admit is graceful-webhook's mutating admission handler for pod
-// CREATE: decode the pod, decide (pkg/inject/decision) from the pod, its namespace
-// and the ShutdownPolicies, look up the image configs of target containers
-// that set no command (pkg/inject/imageconfig, with the pod's pull secrets), rewrite
-// (pkg/inject/rewrite) and answer with a JSON patch.
+// CREATE: decode the pod, decide (pkg/inject/decision) from the pod, its
+// namespace and the ShutdownPolicies, look up the image configs of target
+// containers that set no command (pkg/inject/imageconfig, with the pod's
+// pull secrets), rewrite (pkg/inject/rewrite) and answer with a JSON patch.
 //
 // Contract:
 //   - Anything but a pod CREATE is allowed unchanged. A body that does not

@@ -1,8 +1,8 @@
 // Package policystatus keeps the Ready condition of every ShutdownPolicy:
 // True when the webhook can use the policy, False with reason
 // InvalidSelector (or InvalidMode) and the parse error when it can not. A
-// policy that does not parse selects no pod (pkg/inject/decision), so the condition
-// is the only place its author learns why.
+// policy that does not parse selects no pod (pkg/inject/decision), so the
+// condition is the only place its author learns why.
 package policystatus
 
 import (

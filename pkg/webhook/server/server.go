@@ -1,9 +1,10 @@
 // Package server wires `graceful-webhook serve`: a controller-runtime
-// manager holding the admission handler (pkg/webhook/admit) at /mutate-v1-pod,
-// the caches of Namespaces and ShutdownPolicies it reads, the
-// ShutdownPolicy status controller, the serving certificate (pkg/webhook/certs),
-// /healthz and /readyz (ready only with a valid certificate, synced caches
-// and a started webhook server) and the Prometheus metrics.
+// manager holding the admission handler (pkg/webhook/admit) at
+// /mutate-v1-pod, the caches of Namespaces and ShutdownPolicies it reads,
+// the ShutdownPolicy status controller, the serving certificate
+// (pkg/webhook/certs), /healthz and /readyz (ready only with a valid
+// certificate, synced caches and a started webhook server) and the
+// Prometheus metrics.
 //
 // RBAC the process needs: get/list/watch namespaces and shutdownpolicies;
 // update shutdownpolicies/status; get secrets and serviceaccounts in every

@@ -1,8 +1,8 @@
 // Package handlerfuzz fuzzes the admission handler through the same HTTP
 // path the API server uses (controller-runtime's webhook.Admission). It is a
 // package of its own so that fuzz workers do not each start the envtest
-// suite of pkg/webhook/admit; the cache is a fake client here, and the registry
-// transport refuses every request (no traffic leaves the process).
+// suite of pkg/webhook/admit; the cache is a fake client here, and the
+// registry transport refuses every request (no traffic leaves the process).
 package handlerfuzz
 
 import (
