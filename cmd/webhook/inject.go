@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,7 +31,7 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	file := fs.String("f", "", "manifest file to rewrite, or - for stdin (required)")
 	image := fs.String("image", defaultImage, "graceful image for the install container")
 	all := fs.Bool("all", false, "decide every pod and workload as if its namespace were labelled graceful.dev/inject=enabled (a pod's own graceful.dev/inject: \"false\" still wins)")
-	exclude := fs.String("exclude-namespaces", "kube-system,kube-public,kube-node-lease", "comma-separated namespaces never injected")
+	exclude := fs.String("exclude-namespaces", strings.Join(contract.SystemNamespaces(), ","), "comma-separated namespaces never injected")
 	insecure := fs.String("insecure-registries", "", "comma-separated registries (host:port) reached over plain HTTP")
 	timeout := fs.Duration("timeout", 2*time.Minute, "overall deadline for registry lookups")
 	quiet := fs.Bool("quiet", false, "do not print warnings on stderr")

@@ -1,6 +1,11 @@
 package contract
 
-import "time"
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // ShutdownBudget is how long graceful-init lets processes run after the stop
 // signal before it SIGKILLs them: the grace period less a margin. The webhook
@@ -17,4 +22,30 @@ func ShutdownBudget(grace time.Duration) time.Duration {
 	m = min(m, 2*time.Second)
 	m = min(m, grace/2)
 	return grace - m
+}
+
+// MaxDrain is the longest drain delay graceful-init honours within a
+// shutdown budget: half of it, so the app keeps the other half to stop. The
+// webhook warns about longer delays; the init shortens them.
+func MaxDrain(budget time.Duration) time.Duration { return budget / 2 }
+
+// ParseDuration reads a duration as both sides accept it: a Go duration
+// ("5s", "1m30s") or a plain number of seconds, as in
+// terminationGracePeriodSeconds, surrounding blanks ignored. Negative values
+// are refused.
+func ParseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		const maxSeconds = int64(time.Duration(1<<63-1) / time.Second)
+		n, nerr := strconv.ParseInt(t, 10, 64)
+		if nerr != nil || n > maxSeconds || n < -maxSeconds {
+			return 0, errors.New("not a duration such as 5s")
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, errors.New("negative")
+	}
+	return d, nil
 }

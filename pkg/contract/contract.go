@@ -59,3 +59,9 @@ const (
 	// EndOfFlags separates graceful-init's flags from the wrapped argv.
 	EndOfFlags = "--"
 )
+
+// SystemNamespaces returns the namespaces graceful never injects unless
+// configured otherwise: Kubernetes' own.
+func SystemNamespaces() []string {
+	return []string{"kube-system", "kube-public", "kube-node-lease"}
+}

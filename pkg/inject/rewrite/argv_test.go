@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/init/supervisor"
 )
 
@@ -223,21 +224,8 @@ func TestWrapArgvDoesNotAlias(t *testing.T) {
 func TestDrainCapMatchesSupervisor(t *testing.T) {
 	for _, g := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 5 * time.Second, 10 * time.Second,
 		19 * time.Second, 20 * time.Second, 21 * time.Second, 30 * time.Second, time.Minute, time.Hour} {
-		if got, want := drainCap(g), supervisor.DrainFor(time.Duration(1<<62), supervisor.Budget(g)); got != want {
+		if got, want := contract.MaxDrain(contract.ShutdownBudget(g)), supervisor.DrainFor(time.Duration(1<<62), supervisor.Budget(g)); got != want {
 			t.Errorf("drain cap for a grace period of %v: %v here, %v in the supervisor", g, got, want)
-		}
-	}
-}
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"5s": 5 * time.Second, " 1m30s ": 90 * time.Second, "7": 7 * time.Second, "0": 0, "0s": 0, "250ms": 250 * time.Millisecond} {
-		if got, err := parseDuration(in); err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for in, want := range map[string]string{"": "not a duration", "soon": "not a duration", "-3s": "negative", "-1": "negative", "5 s": "not a duration", "99999999999999999999": "not a duration", "9999999999999": "not a duration"} {
-		if _, err := parseDuration(in); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("parseDuration(%q) = %v, want an error containing %q", in, err, want)
 		}
 	}
 }

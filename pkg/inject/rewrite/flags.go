@@ -1,9 +1,7 @@
 package rewrite
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,10 +28,6 @@ func gracePeriod(pod *corev1.Pod) time.Duration {
 	return time.Duration(max(g, minGracePeriodSeconds)) * time.Second
 }
 
-// drainCap is the longest drain delay graceful-init honours: half its
-// shutdown budget (supervisor.DrainFor), so the app keeps time to stop.
-func drainCap(grace time.Duration) time.Duration { return contract.ShutdownBudget(grace) / 2 }
-
 // initFlags returns graceful-init's command up to and including "--", and
 // warnings about annotations and defaults it had to ignore.
 func initFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) {
@@ -43,7 +37,7 @@ func initFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) 
 	var drain time.Duration
 	drainFrom := ""
 	if raw, ok := pod.Annotations[contract.AnnotationDrainDelay]; ok {
-		if v, err := parseDuration(raw); err != nil {
+		if v, err := contract.ParseDuration(raw); err != nil {
 			warnings = append(warnings, fmt.Sprintf("%s: %q: %v; ignored", contract.AnnotationDrainDelay, raw, err))
 		} else {
 			drain, drainFrom = v, fmt.Sprintf("%s: %q", contract.AnnotationDrainDelay, raw)
@@ -58,7 +52,7 @@ func initFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) 
 	}
 	if drain > 0 {
 		flags = append(flags, contract.FlagDrainDelay+"="+drain.String())
-		if limit := drainCap(grace); drain > limit {
+		if limit := contract.MaxDrain(contract.ShutdownBudget(grace)); drain > limit {
 			warnings = append(warnings, fmt.Sprintf("%s: longer than graceful-init allows with a grace period of %s; it will hold the stop signal back for %s only (half its shutdown budget), so the app keeps time to stop",
 				drainFrom, grace, limit))
 		}
@@ -85,22 +79,4 @@ func initFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) 
 		flags = append(flags, contract.FlagSignalMap+"="+signalMap)
 	}
 	return append(flags, contract.EndOfFlags), warnings
-}
-
-// parseDuration accepts a Go duration ("5s", "1m30s") or a plain number of
-// seconds, as graceful-init does, and refuses negative ones.
-func parseDuration(s string) (time.Duration, error) {
-	t := strings.TrimSpace(s)
-	d, err := time.ParseDuration(t)
-	if err != nil {
-		n, nerr := strconv.ParseInt(t, 10, 64)
-		if nerr != nil || n > int64(time.Duration(1<<63-1)/time.Second) || n < -int64(time.Duration(1<<63-1)/time.Second) {
-			return 0, errors.New("not a duration such as 5s")
-		}
-		d = time.Duration(n) * time.Second
-	}
-	if d < 0 {
-		return 0, errors.New("negative")
-	}
-	return d, nil
 }

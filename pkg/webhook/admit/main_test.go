@@ -44,6 +44,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/inject/imageconfig"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 	"github.com/graceful-dev/graceful/pkg/webhook/admit"
@@ -82,7 +83,7 @@ const (
 	lateContainer = "late"
 )
 
-var systemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
+var systemNamespaces = contract.SystemNamespaces()
 
 func TestMain(m *testing.M) {
 	code, err := suite(m)

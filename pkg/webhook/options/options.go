@@ -93,7 +93,7 @@ type Config struct {
 // Defaults returns the built-in defaults; env reads the environment.
 func Defaults(env func(string) string) Config {
 	return Config{
-		SystemNamespaces:       []string{"kube-system", "kube-public", "kube-node-lease"},
+		SystemNamespaces:       contract.SystemNamespaces(),
 		OwnNamespace:           env("POD_NAMESPACE"),
 		LookupFailure:          LookupSkipContainer,
 		LookupTimeout:          metav1.Duration{Duration: 3 * time.Second},
