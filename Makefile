@@ -126,6 +126,15 @@ fuzz: ## Short fuzz runs of every fuzz target (execution counts; FUZZTIME=10m fo
 ##@ Local cluster and e2e
 CLUSTER_DIR ?= /var/lib/graceful-cluster
 E2E_REGISTRY ?= 10.200.0.2:5000
+# The local cluster's own admin kubeconfig is the local cluster, not a cluster
+# of the user's: with KUBECONFIG pointing at it, the demo and the e2e behave as
+# with no KUBECONFIG at all (bring the cluster up, replace the demo's release).
+ifneq ($(KUBECONFIG),)
+ifeq ($(abspath $(KUBECONFIG)),$(abspath $(CLUSTER_DIR)/admin.kubeconfig))
+override KUBECONFIG :=
+unexport KUBECONFIG
+endif
+endif
 
 .PHONY: cluster-up
 cluster-up: ## Bring up the local single-node cluster in its own network namespace (root; see docs/e2e.md).
