@@ -49,7 +49,7 @@ func main() {
 	default:
 		s := supervisor.New(cfg, sigcatch.C, os.Stderr)
 		mask := sigcatch.InitialMask()
-		s.Signals = supervisor.ChildSignals{Mask: &mask, Ignore: sigcatch.RestoreInChild(), Handoff: sigcatch.HandoffArgv}
+		s.Signals = supervisor.ChildSignals{Mask: &mask, Ignore: sigcatch.RestoreInChild(), Handoff: sigcatch.HandoffArgv, Partial: sigcatch.Partial}
 		s.AfterStart = func() { go sigcatch.CatchRest() }
 		os.Exit(s.Run())
 	}

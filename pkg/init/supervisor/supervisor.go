@@ -139,6 +139,9 @@ func New(cfg *flags.Config, sigs <-chan os.Signal, w io.Writer) *Supervisor {
 // the init can not set itself up (prctl refused). Each failure is logged.
 func (s *Supervisor) Run() int {
 	s.pid1 = s.self == 1
+	if s.Signals.Partial != "" {
+		s.log.verbosef("%s", s.Signals.Partial)
+	}
 	if err := s.setup(); err != nil {
 		s.log.errorf("%v", err)
 		return 1
