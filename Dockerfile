@@ -8,8 +8,8 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 ENV CGO_ENABLED=0
-# -checklinkname=0: graceful-init reads the signal mask it was started with from the Go runtime (docs/init.md).
-RUN go build -trimpath -ldflags "-s -w -checklinkname=0 -X github.com/graceful-dev/graceful/pkg/version.Version=${VERSION}" -o /out/graceful-init ./cmd/init && \
+# -tags graceful_linkname with -checklinkname=0: graceful-init reads the signal state it was started with from the Go runtime (docs/init.md).
+RUN go build -trimpath -tags graceful_linkname -ldflags "-s -w -checklinkname=0 -X github.com/graceful-dev/graceful/pkg/version.Version=${VERSION}" -o /out/graceful-init ./cmd/init && \
     go build -trimpath -ldflags "-s -w -X github.com/graceful-dev/graceful/pkg/version.Version=${VERSION}" -o /out/graceful-webhook ./cmd/webhook
 
 FROM scratch

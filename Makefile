@@ -3,8 +3,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -checklinkname=0 -X github.com/graceful-dev/graceful/pkg/version.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/graceful-dev/graceful/pkg/version.Version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
+# graceful-init passes on the whole signal state it was started with only when
+# built with this tag and -checklinkname=0 (pkg/init/sigcatch, docs/init.md);
+# the two go together wherever the init is built.
+INIT_TAGS := graceful_linkname
+GOFLAGS_INIT := -trimpath -tags $(INIT_TAGS) -ldflags '$(LDFLAGS) -checklinkname=0'
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 # etcd and kube-apiserver for envtest, built from the Go module proxy by hack/k8s-binaries.sh
@@ -59,8 +64,8 @@ build: build-init ## Build static graceful-init and graceful-webhook into bin/.
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o $(BIN)/graceful-webhook ./cmd/webhook
 
 .PHONY: build-init
-build-init: ## Build static graceful-init into bin/ (-checklinkname=0: see docs/init.md).
-	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o $(BIN)/graceful-init ./cmd/init
+build-init: ## Build static graceful-init into bin/ (tag graceful_linkname, -checklinkname=0: see docs/init.md).
+	CGO_ENABLED=0 go build $(GOFLAGS_INIT) -o $(BIN)/graceful-init ./cmd/init
 
 .PHONY: image
 image: build ## Build the image without Docker: an OCI layout tar in bin/graceful-image.tar.
@@ -94,7 +99,9 @@ lint: tools ## gofmt, go vet and golangci-lint (.golangci.yml), the e2e files in
 	@out=$$(gofmt -l cmd pkg hack test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	go vet ./...
 	go vet -tags e2e ./test/e2e
+	go vet -tags $(INIT_TAGS) ./cmd/init ./pkg/init/...
 	$(BIN)/tools/golangci-lint run --allow-parallel-runners --build-tags e2e ./...
+	$(BIN)/tools/golangci-lint run --allow-parallel-runners --build-tags $(INIT_TAGS) ./cmd/init/... ./pkg/init/...
 
 .PHONY: envtest-bin
 envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).

@@ -18,7 +18,7 @@ GRACE=5
 command -v unshare >/dev/null || { echo "demo: unshare missing: run hack/install-deps.sh" >&2; exit 1; }
 if [[ ! -x $BIN ]]; then
 	echo "demo: building graceful-init"
-	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w -checklinkname=0' -o "$BIN" ./cmd/init)
+	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -tags graceful_linkname -ldflags '-s -w -checklinkname=0' -o "$BIN" ./cmd/init)
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

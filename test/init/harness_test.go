@@ -27,6 +27,22 @@ var (
 	probeBin string // test/initprobe
 )
 
+// linknameTag is the build tag that, with the linker flag -checklinkname=0,
+// gives graceful-init the whole signal state it was started with (package
+// sigcatch); every graceful-init built for use is built with both.
+const linknameTag = "graceful_linkname"
+
+// buildInit builds graceful-init (cmd/init) to bin with the go build
+// arguments args, static, with GOFLAGS cleared so that only args decide.
+func buildInit(bin string, args ...string) error {
+	cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", bin, "../../cmd/init")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s cmd/init: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "graceful-init-test")
 	if err != nil {
@@ -35,13 +51,15 @@ func TestMain(m *testing.M) {
 	}
 	initBin = filepath.Join(dir, "graceful-init")
 	probeBin = filepath.Join(dir, "initprobe")
-	for bin, pkg := range map[string]string{initBin: "../../cmd/init", probeBin: "../initprobe"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -checklinkname=0", "-o", bin, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			os.Exit(1)
-		}
+	if err := buildInit(initBin, "-trimpath", "-tags", linknameTag, "-ldflags=-s -w -checklinkname=0"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", probeBin, "../initprobe")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build test/initprobe: %v\n%s", err, out)
+		os.Exit(1)
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "graceful-init tests need root: they create PID namespaces and switch users")

@@ -1,6 +1,7 @@
 // Package flags parses graceful-init's command line and environment.
 //
-// The grammar (the contract the webhook writes into pods, see DESIGN.md):
+// The grammar (what the webhook writes into pods; the flag names are shared
+// through pkg/contract):
 //
 //	graceful-init [flags] [--] CMD [ARGS...]
 //	graceful-init install DEST

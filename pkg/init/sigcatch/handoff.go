@@ -25,37 +25,15 @@ import (
 // the blocked mask, so the handoff sets both on its locked thread and execs:
 // the command starts with exactly the state the init was started with.
 // The init uses the handoff only when such a signal exists (RestoreInChild is
-// not zero); otherwise it forks the command directly, which is faster.
+// not zero, which needs the graceful_linkname build); otherwise it forks the
+// command directly, which is faster.
 //
 // Arguments: HandoffArg IGNORED MASK PATH ARGV0 [ARGS...], with IGNORED and
 // MASK hexadecimal bit sets (bit N-1 for signal N).
 const HandoffArg = "--graceful-internal-handoff"
 
-//go:linkname runtimeFwdSig runtime.fwdSig
-var runtimeFwdSig [65]uintptr
-
-//go:linkname runtimeHandlingSig runtime.handlingSig
-var runtimeHandlingSig [65]uint32
-
-const sigIgn = 1 // SIG_IGN
-
-// RestoreInChild returns the signals (bit N-1 for signal N) that the process
-// was started with ignored but that the Go runtime now handles, and that a
-// forked child would therefore start with at their default action.
-// Signals the runtime left alone (SIGHUP and SIGINT when inherited ignored,
-// and those it has no handler for) are inherited by the child as they are.
-func RestoreInChild() uint64 {
-	var set uint64
-	for s := 1; s < len(runtimeFwdSig); s++ {
-		if s == int(syscall.SIGKILL) || s == int(syscall.SIGSTOP) {
-			continue
-		}
-		if runtimeFwdSig[s] == sigIgn && runtimeHandlingSig[s] != 0 {
-			set |= 1 << (s - 1)
-		}
-	}
-	return set
-}
+// sigIgn is SIG_IGN, as a struct sigaction's handler and in runtime.fwdSig.
+const sigIgn = 1
 
 // HandoffArgv is the argument vector for the handoff that starts argv (found
 // at path) with the signals in ignored set to SIG_IGN and the blocked mask.

@@ -6,8 +6,10 @@
 // re-raises it with the default action. The kernel drops default-action
 // signals sent to a namespace's init, so the runtime then exits with code 2:
 // the kubelet's SIGTERM would be lost and the container would stop with the
-// wrong code. Importing this package first shrinks that window to the runtime's
-// own start-up; signals caught here wait in C until the supervisor reads them.
+// wrong code. Catching from a package initialiser shrinks that window to the
+// runtime's own start-up and the few initialisers that run before this one
+// (every package initialiser runs before main; see cmd/init); signals caught
+// here wait in C until the supervisor reads them.
 //
 // Signals inherited as ignored are respected: the Go runtime keeps the
 // inherited SIG_IGN of SIGHUP and SIGINT (the ones shells set for background
@@ -16,6 +18,12 @@
 // runtime all the same and would reach a forked child as SIG_DFL: the child
 // then starts through the handoff (see HandoffArg), which ignores them again
 // before it execs. The blocked mask is read back with InitialMask.
+//
+// Finding those signals and the mask takes the build tag graceful_linkname
+// and the linker flag -checklinkname=0 (they read the runtime's records, see
+// inherit_linkname.go); the Makefile, the Dockerfile, the scripts and the
+// tests build the init that way. Without the tag the package builds with no
+// flags and passes on only what the runtime keeps (see Partial).
 package sigcatch
 
 import (

@@ -38,6 +38,10 @@ type ChildSignals struct {
 	// re-exec of this binary that ignores those signals, sets the mask and
 	// execs path with argv (sigcatch.HandoffArgv).
 	Handoff func(ignore uint64, mask unix.Sigset_t, path string, argv []string) []string
+	// Partial, when not empty, says what of the init's signal state the
+	// command does not get and how to build an init that passes it all on
+	// (sigcatch.Partial); Run logs it once at start, at -v.
+	Partial string
 }
 
 // selfExe is the running binary, re-executed for the signal handoff.

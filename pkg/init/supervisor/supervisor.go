@@ -2,7 +2,7 @@
 // a container, which starts one command and sees the whole container through
 // its shutdown.
 //
-// Contract (DESIGN.md, "graceful-init"):
+// Contract:
 //  1. The command runs as a child in its own process group; with a terminal on
 //     stdin that group becomes the foreground group. It starts with the signal
 //     mask and the ignored signals the init was started with (ChildSignals;
@@ -23,6 +23,41 @@
 //  7. The exit code is the main child's (128+N when killed by signal N), 0 for
 //     codes listed with -e.
 //  8. Each event is one line on stderr.
+//
+// # Phases
+//
+// Run is one loop: it waits for an event (a signal, or the end of the current
+// phase's deadline), handles it according to the phase, and then, after every
+// event whatever it was, checks whether the main child has exited. The phases
+// only move forward:
+//
+//	running   the command runs; no stop signal yet.
+//	draining  the stop signal came and is held back for the drain delay.
+//	stopping  the stop signal went to the group and to every process that left it.
+//	killing   the budget is spent: everything left was SIGKILLed.
+//	done      the main child is reaped and no child is left; Run returns.
+//
+// The transitions, each one method:
+//
+//	running  → draining  stop signal, with a drain delay        (holdStop)
+//	running  → stopping  stop signal, no drain delay            (stopAll)
+//	draining → stopping  the drain delay is over                (stopAll)
+//	running  → stopping  the main child exited, others run      (mainExited)
+//	draining → stopping  the main child exited, others run      (mainExited)
+//	stopping → killing   the budget is spent                    (killAll)
+//	any      → done      the main child exited, no child is left (checkExit)
+//
+// Invariants:
+//   - The shutdown clock runs from the moment running is left, and both
+//     deadlines count from its start (shutdownClock): leaving draining early
+//     does not move the SIGKILL.
+//   - Running and draining never hold an exited main child across events: the
+//     exit check after every event moves them to stopping (or done) at once.
+//     So the stop signal held back in draining can not be forgotten: the main
+//     child's exit sends it.
+//   - The stop signal has gone to everyone exactly in stopping and killing.
+//   - done means wait4 said ECHILD after the main child was reaped: nothing
+//     the init is responsible for outlives it.
 package supervisor
 
 import (
@@ -34,23 +69,25 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/init/flags"
 )
 
-// Budget is how long after the stop signal the init lets processes run
-// before it SIGKILLs them (contract.ShutdownBudget: the grace period less a
-// margin of 10%, within 500 ms to 2 s, at most half).
-func Budget(grace time.Duration) time.Duration { return contract.ShutdownBudget(grace) }
+// phase is where the shutdown stands; see the package documentation.
+type phase int
 
-// DrainFor is how long the stop signal is held back: the drain delay, capped
-// at half the budget so that the app keeps time to shut down.
-func DrainFor(drain, budget time.Duration) time.Duration {
-	return min(drain, budget/2)
+const (
+	running phase = iota
+	draining
+	stopping
+	killing
+	done
+)
+
+func (p phase) String() string {
+	return [...]string{"running", "draining", "stopping", "killing", "done"}[p]
 }
 
 // Supervisor runs one command. Create it with New.
@@ -65,35 +102,46 @@ type Supervisor struct {
 	sigs  <-chan os.Signal
 	log   *logger
 	procs ProcessTable
+	sys   kernel
 	pid1  bool
 	self  int
+	// stopOn is the signal that starts the shutdown: SIGTERM, the kubelet's.
+	stopOn syscall.Signal
 
-	child     int
-	pgid      int
-	exited    bool
-	status    unix.WaitStatus
-	stopped   bool // the shutdown clock runs
-	stopAt    time.Time
-	forwarded bool // the stop signal went to everyone
-	names     map[int]string
+	phase  phase
+	clock  shutdownClock
+	child  int // the main child; it leads its own process group...
+	pgid   int // ...whose id is therefore its pid
+	exited bool
+	status unix.WaitStatus // the main child's, once exited
+	names  map[int]string  // command lines, read while the processes lived
 }
 
 // New prepares a supervisor for cfg that reads signals from sigs and logs to w.
 func New(cfg *flags.Config, sigs <-chan os.Signal, w io.Writer) *Supervisor {
 	return &Supervisor{
-		cfg:   cfg,
-		sigs:  sigs,
-		log:   newLogger(w, cfg.Verbosity),
-		procs: ProcFS{Root: "/proc"},
-		self:  os.Getpid(),
-		names: map[int]string{},
+		cfg:    cfg,
+		sigs:   sigs,
+		log:    newLogger(w, cfg.Verbosity),
+		procs:  ProcFS{Root: "/proc"},
+		sys:    liveKernel{},
+		self:   os.Getpid(),
+		stopOn: syscall.SIGTERM,
+		clock:  newShutdownClock(cfg.GracePeriod, cfg.DrainDelay),
+		names:  map[int]string{},
 	}
 }
 
-// Run starts the command and supervises it; it returns the exit code.
-// Setup errors (the command can not be started) return 126/127 after a log line.
+// Run starts the command and supervises it until it and every process left
+// behind are gone, and returns the init's exit code: the main child's (see
+// the contract); 127 when the command is not found and 126 when it can not
+// be run (StartError), or 126 when its signal state can not be set up; 1 when
+// the init can not set itself up (prctl refused). Each failure is logged.
 func (s *Supervisor) Run() int {
 	s.pid1 = s.self == 1
+	if s.Signals.Partial != "" {
+		s.log.verbosef("%s", s.Signals.Partial)
+	}
 	if err := s.setup(); err != nil {
 		s.log.errorf("%v", err)
 		return 1
@@ -117,60 +165,145 @@ func (s *Supervisor) Run() int {
 	} else {
 		s.log.debugf("started pid %d: %s", pid, s.names[pid])
 	}
+	return s.loop()
+}
 
-	var drainC, killC <-chan time.Time
-	for {
+// loop is the event loop of the package documentation.
+func (s *Supervisor) loop() int {
+	// One timer for the current phase's deadline, re-armed on each change
+	// of phase. Since Go 1.23 Stop and Reset also discard a firing that was
+	// not received yet, so the deadline of a phase already left can not end
+	// the next one. A deadline already past (Reset with a negative
+	// duration) fires at once.
+	timer := time.NewTimer(0)
+	timer.Stop()
+	armed := s.phase
+	var now time.Time
+	for s.phase != done {
 		select {
 		case sig := <-s.sigs:
-			ss, _ := sig.(syscall.Signal)
-			switch ss {
-			case syscall.SIGCHLD:
-				s.reap()
-			case syscall.SIGURG:
-			case syscall.SIGTERM:
-				if !s.stopped {
-					s.startClock("signal TERM received")
-					killC = time.After(Budget(s.cfg.GracePeriod))
-					if d := DrainFor(s.cfg.DrainDelay, Budget(s.cfg.GracePeriod)); d > 0 {
-						if d < s.cfg.DrainDelay {
-							s.log.infof("drain delay %v capped at %v, half of the %v budget", s.cfg.DrainDelay, d, Budget(s.cfg.GracePeriod))
-						}
-						s.log.infof("holding TERM back for %v (drain delay)", d)
-						drainC = time.After(d)
-						continue
-					}
-				} else if !s.forwarded {
-					continue // still draining: the stop signal goes out when the delay ends
-				} else {
-					s.log.infof("signal TERM received again")
-				}
-				s.forwardStop()
-			default:
-				s.forward(ss)
-			}
-		case <-drainC:
-			drainC = nil
-			if !s.forwarded {
-				s.forwardStop()
-			}
-		case <-killC:
-			killC = nil
-			s.killAll()
+			now = time.Now()
+			s.onSignal(sig, now)
+		case <-timer.C:
+			now = time.Now()
+			s.onDeadline()
 		}
-		if s.exited && !s.forwarded {
-			if s.allGone() {
-				return s.exitCode()
+		// Whatever the event: a SIGCHLD handled above may have reaped the
+		// main child, and a deadline or another signal may come while the
+		// SIGCHLD of an exit that already happened waits in the channel.
+		s.checkExit(now)
+		if s.phase != armed {
+			armed = s.phase
+			if at, ok := s.clock.deadline(s.phase); ok {
+				timer.Reset(time.Until(at))
+			} else {
+				timer.Stop()
 			}
-			// The main child is gone but others run: they are told to stop too.
-			if !s.stopped {
-				s.startClock(fmt.Sprintf("main process %d exited (%s)", s.child, describe(s.status)))
-				killC = time.After(Budget(s.cfg.GracePeriod))
-			}
-			drainC = nil
-			s.forwardStop()
 		}
-		if s.exited && s.allGone() {
-			return s.exitCode()
+	}
+	return s.exitCode(now)
+}
+
+// onSignal handles one signal received.
+func (s *Supervisor) onSignal(sig os.Signal, now time.Time) {
+	ss, _ := sig.(syscall.Signal)
+	switch ss {
+	case syscall.SIGCHLD:
+		s.reap(now)
+	case syscall.SIGURG:
+		// The Go runtime sends itself SIGURG to preempt goroutines, and
+		// signal.Notify can not tell those from one a process sent.
+	case s.stopOn:
+		s.onStopSignal(now)
+	default:
+		s.forward(ss)
+	}
+}
+
+// onStopSignal handles the stop signal in each phase.
+func (s *Supervisor) onStopSignal(now time.Time) {
+	switch s.phase {
+	case running:
+		s.startClock(now, "signal "+flags.SignalName(s.stopOn)+" received")
+		if s.clock.hold > 0 {
+			s.holdStop()
+			return
+		}
+		s.stopAll()
+	case draining:
+		// A repeat while the signal is held back: it goes out once, when
+		// the drain delay ends (or the main child exits).
+	case stopping, killing:
+		// A repeat (a second kubectl delete, a second ^C): sent again to
+		// everyone, processes started since the first included.
+		s.log.infof("signal %s received again", flags.SignalName(s.stopOn))
+		s.forwardStop()
+	}
+}
+
+// onDeadline ends the phase whose deadline came.
+func (s *Supervisor) onDeadline() {
+	switch s.phase {
+	case draining:
+		s.stopAll()
+	case stopping:
+		s.killAll()
+	}
+}
+
+// checkExit runs after every event. Once the main child has exited, it ends
+// the run when no child is left, and otherwise makes sure the rest has been
+// told to stop.
+func (s *Supervisor) checkExit(now time.Time) {
+	if !s.exited || s.phase == done {
+		return
+	}
+	if s.allGone(now) {
+		s.phase = done
+		return
+	}
+	if s.phase == running || s.phase == draining {
+		s.mainExited(now)
+	}
+}
+
+// holdStop: running → draining. The clock runs; the stop signal waits for
+// the drain delay so that endpoints and load balancers stop sending traffic
+// first, while other signals are still forwarded.
+func (s *Supervisor) holdStop() {
+	s.phase = draining
+	if s.clock.hold < s.cfg.DrainDelay {
+		s.log.infof("drain delay %v capped at %v, half of the %v budget", s.cfg.DrainDelay, s.clock.hold, s.clock.budget)
+	}
+	s.log.infof("holding %s back for %v (drain delay)", flags.SignalName(s.stopOn), s.clock.hold)
+}
+
+// stopAll: running or draining → stopping. The stop signal goes to the group
+// and to every process that left it.
+func (s *Supervisor) stopAll() {
+	s.phase = stopping
+	s.forwardStop()
+}
+
+// mainExited: running or draining → stopping, when the main child exited and
+// other processes run: they are told to stop too, and the clock starts now if
+// no stop signal started it.
+func (s *Supervisor) mainExited(now time.Time) {
+	if !s.clock.started() {
+		s.startClock(now, fmt.Sprintf("main process %d exited (%s)", s.child, describe(s.status)))
+	}
+	s.stopAll()
+}
+
+// killAll: stopping → killing. Everything left is SIGKILLed and named.
+// Killing has no deadline: SIGKILL can not be refused, so what is left only
+// has to be reaped (a process in uninterruptible sleep ends when its system
+// call does, which the kubelet's own SIGKILL could not hasten either).
+func (s *Supervisor) killAll() {
+	s.phase = killing
+	for _, p := range s.others() {
+		if s.sys.kill(p.PID, unix.SIGKILL) == nil {
+			s.log.infof("budget spent: SIGKILL pid %d (%s)", p.PID, s.name(p.PID))
 		}
 	}
 }
@@ -193,16 +326,17 @@ func (s *Supervisor) setup() error {
 	return nil
 }
 
-func (s *Supervisor) startClock(why string) {
-	s.stopped = true
-	s.stopAt = time.Now()
-	s.log.infof("%s: shutdown started, grace period %v, SIGKILL at +%v", why, s.cfg.GracePeriod, Budget(s.cfg.GracePeriod).Round(time.Millisecond))
+func (s *Supervisor) startClock(now time.Time, why string) {
+	s.clock.startAt(now)
+	s.log.infof("%s: shutdown started, grace period %v, SIGKILL at +%v", why, s.cfg.GracePeriod, s.clock.killAt().Sub(now).Round(time.Millisecond))
 }
 
 // forward sends sig (mapped) to the child's process group.
 func (s *Supervisor) forward(sig syscall.Signal) {
 	to := s.cfg.Map(sig)
-	err := unix.Kill(-s.pgid, to)
+	err := s.sys.kill(-s.pgid, to)
+	// ESRCH: the group is empty (its processes exited, their SIGCHLD not
+	// handled yet); nothing was lost.
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		s.log.errorf("forward %s to group %d: %v", signame(to), s.pgid, err)
 		return
@@ -213,10 +347,11 @@ func (s *Supervisor) forward(sig syscall.Signal) {
 // forwardStop sends the mapped stop signal to the group and to every process
 // that left it.
 func (s *Supervisor) forwardStop() {
-	s.forwarded = true
-	to := s.cfg.StopSignal()
+	to := s.cfg.Map(s.stopOn)
+	// Listed before the group is signalled: the log then counts the group's
+	// processes that the signal is about to end.
 	procs := s.others()
-	_ = unix.Kill(-s.pgid, to)
+	_ = s.sys.kill(-s.pgid, to)
 	inGroup, left := 0, 0
 	var leftNames []string
 	for _, p := range procs {
@@ -224,7 +359,7 @@ func (s *Supervisor) forwardStop() {
 			inGroup++
 			continue
 		}
-		if unix.Kill(p.PID, to) == nil {
+		if s.sys.kill(p.PID, to) == nil {
 			left++
 			leftNames = append(leftNames, fmt.Sprintf("%d (%s)", p.PID, s.name(p.PID)))
 		}
@@ -236,21 +371,12 @@ func (s *Supervisor) forwardStop() {
 	s.log.infof("%s", msg)
 }
 
-// killAll SIGKILLs everything left, naming each process.
-func (s *Supervisor) killAll() {
-	procs := s.others()
-	if len(procs) == 0 {
-		return
-	}
-	for _, p := range procs {
-		if unix.Kill(p.PID, unix.SIGKILL) == nil {
-			s.log.infof("budget spent: SIGKILL pid %d (%s)", p.PID, s.name(p.PID))
-		}
-	}
-}
-
 // others lists the processes this init is responsible for, except itself:
 // every process of the PID namespace as PID 1, else its descendants.
+// Callers signal them at once; a pid that is freed and handed out again in
+// between is a risk taken, as by every init that reads /proc: the kernel
+// hands pids out in turn, so reuse within microseconds needs the whole pid
+// range to wrap.
 func (s *Supervisor) others() []Process {
 	all, err := s.procs.List()
 	if err != nil {
@@ -287,90 +413,85 @@ func (s *Supervisor) name(pid int) string {
 	return "?"
 }
 
-// reap collects every child that has exited.
-func (s *Supervisor) reap() {
+// reap collects every child that has exited. One SIGCHLD may stand for many
+// exits (the kernel keeps one pending SIGCHLD, not one an exit), so it loops
+// until wait4 has nothing more.
+func (s *Supervisor) reap(now time.Time) {
 	for {
 		var ws unix.WaitStatus
-		pid, err := wait4NoHang(&ws)
+		pid, err := s.sys.reap(&ws)
 		if err == unix.EINTR {
 			continue
 		}
 		if pid <= 0 {
 			return
 		}
-		s.reaped(pid, ws)
+		s.reaped(pid, ws, now)
 	}
 }
 
-// wait4NoHang is wait4(-1, ws, WNOHANG). It never blocks, so it skips the Go
-// scheduler's syscall bookkeeping (RawSyscall): reaping 10,000 orphans calls
-// it 10,000 times.
-func wait4NoHang(ws *unix.WaitStatus) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(ws)), unix.WNOHANG, 0, 0, 0)
-	if e != 0 {
-		return int(r), e
-	}
-	return int(r), nil
-}
-
-func (s *Supervisor) reaped(pid int, ws unix.WaitStatus) {
+func (s *Supervisor) reaped(pid int, ws unix.WaitStatus, now time.Time) {
 	name, known := s.names[pid]
 	if known {
 		delete(s.names, pid)
 	}
+	stopping := s.clock.started()
 	switch {
-	case pid == s.child && !s.stopped:
+	case pid == s.child && !stopping:
 		s.exited, s.status = true, ws
 		s.log.verbosef("main process %d exited (%s)", pid, describe(ws))
 	case pid == s.child:
 		s.exited, s.status = true, ws
-		s.log.infof("main process %d exited (%s)%s", pid, describe(ws), s.sinceStop())
+		s.log.infof("main process %d exited (%s)%s", pid, describe(ws), s.sinceStop(now))
 	case s.cfg.WarnZombies:
-		s.log.infof("reaped zombie pid %d (%s)%s", pid, describe(ws), s.sinceStop())
-	case s.stopped:
-		s.log.infof("pid %d (%s) exited (%s)%s", pid, orUnknown(name), describe(ws), s.sinceStop())
+		s.log.infof("reaped zombie pid %d (%s)%s", pid, describe(ws), s.sinceStop(now))
+	case stopping:
+		s.log.infof("pid %d (%s) exited (%s)%s", pid, orUnknown(name), describe(ws), s.sinceStop(now))
 	case s.log.level >= levelDebug:
 		// Guarded: formatting every reaped orphan would slow reaping down.
 		s.log.debugf("reaped pid %d (%s)", pid, describe(ws))
 	}
 }
 
-// allGone reports whether no child is left to wait for. Orphans are
-// reparented to us (PID 1 or subreaper), so ECHILD means all are gone.
-func (s *Supervisor) allGone() bool {
+// allGone reports whether no child is left to wait for, reaping what exited
+// meanwhile. Orphans are reparented to the init (PID 1 or subreaper), so
+// ECHILD means every process it is responsible for is gone.
+func (s *Supervisor) allGone(now time.Time) bool {
 	for {
 		var ws unix.WaitStatus
-		pid, err := wait4NoHang(&ws)
+		pid, err := s.sys.reap(&ws)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case errors.Is(err, unix.ECHILD):
 			return true
 		case pid > 0:
-			s.reaped(pid, ws)
+			s.reaped(pid, ws, now)
 			continue
 		}
 		return false
 	}
 }
 
-func (s *Supervisor) exitCode() int {
+func (s *Supervisor) exitCode(now time.Time) int {
 	code := ExitCode(s.status)
 	if s.cfg.RemapExit[code] {
 		s.log.verbosef("exit code %d remapped to 0 (-e)", code)
 		return 0
 	}
-	if s.stopped {
-		s.log.infof("all processes gone %s, exiting %d", strings.TrimPrefix(s.sinceStop(), " "), code)
+	if s.clock.started() {
+		s.log.infof("all processes gone %s, exiting %d", strings.TrimPrefix(s.sinceStop(now), " "), code)
 	}
 	return code
 }
 
-func (s *Supervisor) sinceStop() string {
-	if !s.stopped {
+// sinceStop is " +S.SSs", the shutdown's age at now, for log lines; "" before
+// it started.
+func (s *Supervisor) sinceStop(now time.Time) string {
+	if !s.clock.started() {
 		return ""
 	}
-	return fmt.Sprintf(" +%.2fs", time.Since(s.stopAt).Seconds())
+	return fmt.Sprintf(" +%.2fs", s.clock.since(now).Seconds())
 }
 
 // ExitCode is a wait status as a shell reports it: the exit code, or
