@@ -256,17 +256,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 }
 
 func parseDuration(flag, s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
+	d, err := contract.ParseDuration(s)
 	if err != nil {
-		// Plain numbers are seconds, as in terminationGracePeriodSeconds.
-		n, nerr := strconv.Atoi(s)
-		if nerr != nil {
-			return 0, fmt.Errorf("%s %q: want a duration such as 30s", flag, s)
-		}
-		d = time.Duration(n) * time.Second
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%s %q: must not be negative", flag, s)
+		return 0, fmt.Errorf("%s %q: %w", flag, s, err)
 	}
 	return d, nil
 }

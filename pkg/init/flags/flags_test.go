@@ -56,7 +56,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-z", "x"}, "unknown flag -z"},
 		{[]string{"--grace-period"}, "--grace-period needs a value"},
 		{[]string{"--grace-period=", "x"}, "empty value"},
-		{[]string{"--grace-period=-1s", "x"}, "must not be negative"},
+		{[]string{"--grace-period=-1s", "x"}, "negative"},
 		{[]string{"--drain-delay=later", "x"}, `--drain-delay "later"`},
 		{[]string{"--signal-map=TERM", "x"}, "want FROM=TO"},
 		{[]string{"--signal-map=KILL=TERM", "x"}, "KILL"},

@@ -12,9 +12,10 @@ import (
 func Budget(grace time.Duration) time.Duration { return contract.ShutdownBudget(grace) }
 
 // DrainFor is how long the stop signal is held back: the drain delay, capped
-// at half the budget so that the app keeps time to shut down.
+// at contract.MaxDrain of the budget so that the app keeps time to shut down
+// (the webhook warns about a longer delay by the same rule).
 func DrainFor(drain, budget time.Duration) time.Duration {
-	return min(drain, budget/2)
+	return min(drain, contract.MaxDrain(budget))
 }
 
 // shutdownClock is all of the shutdown's time arithmetic: when the shutdown

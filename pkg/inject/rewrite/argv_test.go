@@ -6,11 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
-
-	"github.com/graceful-dev/graceful/pkg/contract"
-	"github.com/graceful-dev/graceful/pkg/init/supervisor"
 )
 
 // effectiveArgv is what Kubernetes executes for command and args on an image
@@ -217,15 +213,5 @@ func TestWrapArgvDoesNotAlias(t *testing.T) {
 	cmd[2], a[0] = "X", "X"
 	if img.Entrypoint[0] != "/e" || img.Cmd[0] != "c" {
 		t.Error("wrapArgv's result shares memory with the image config")
-	}
-}
-
-// The drain-delay warning depends on the cap graceful-init applies; the two must agree.
-func TestDrainCapMatchesSupervisor(t *testing.T) {
-	for _, g := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 5 * time.Second, 10 * time.Second,
-		19 * time.Second, 20 * time.Second, 21 * time.Second, 30 * time.Second, time.Minute, time.Hour} {
-		if got, want := contract.MaxDrain(contract.ShutdownBudget(g)), supervisor.DrainFor(time.Duration(1<<62), supervisor.Budget(g)); got != want {
-			t.Errorf("drain cap for a grace period of %v: %v here, %v in the supervisor", g, got, want)
-		}
 	}
 }
