@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,8 +93,11 @@ func TestMain(m *testing.M) {
 }
 
 func suite(m *testing.M) (int, error) {
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Join(filepath.Dir(file), "..", "..")
+	root, err := envtestenv.ModuleRoot()
+	if err != nil {
+		return 1, err
+	}
+	repoRoot = root
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		return 1, err

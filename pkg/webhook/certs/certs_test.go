@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-
 	"testing"
 	"time"
 
@@ -43,9 +41,11 @@ const (
 )
 
 func assets(t *testing.T) (root, dir string) {
-	_, file, _, _ := runtime.Caller(0)
-	root = filepath.Join(filepath.Dir(file), "..", "..")
-	dir, err := envtestenv.AssetsDir()
+	root, err := envtestenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err = envtestenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)
 	}

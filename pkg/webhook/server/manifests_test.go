@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -22,8 +21,10 @@ import (
 // in a real API server, and parses the shipped config file with the
 // server's own strict parser.
 func TestManifests(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root, err := envtestenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)

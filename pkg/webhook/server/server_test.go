@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -40,8 +39,10 @@ func freePort(t *testing.T) int {
 // rotate mode, against a real API server: not ready before the certificate,
 // ready after; a pod in an opted-in namespace is injected; /metrics counts it.
 func TestServe(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root, err := envtestenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)
