@@ -140,7 +140,6 @@ func TestRotation(t *testing.T) {
 		CertDir: certDir, ExtraDNSNames: []string{"localhost"},
 		// A server certificate counts as expiring 8s after it is issued.
 		ServerCertDuration: time.Hour, LookaheadInterval: time.Hour - 8*time.Second, RotationCheckFrequency: time.Second,
-		SyncInterval: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -92,7 +92,7 @@ func TestServe(t *testing.T) {
 	}
 	log := funcr.NewJSON(func(s string) { t.Log(s) }, funcr.Options{})
 	srv, err := server.New(ctx, restCfg, cfg, server.Options{Host: "127.0.0.1",
-		CertOptions: certs.Options{ExtraDNSNames: []string{"localhost"}, SyncInterval: 100 * time.Millisecond}}, log)
+		CertOptions: certs.Options{ExtraDNSNames: []string{"localhost"}}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
