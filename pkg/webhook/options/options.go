@@ -56,7 +56,7 @@ type Config struct {
 	// SystemNamespaces are never injected.
 	SystemNamespaces []string `json:"systemNamespaces,omitempty" flag:"system-namespaces" default:"kube-system,kube-public,kube-node-lease" usage:"comma-separated namespaces never injected"`
 	// OwnNamespace is the webhook's namespace (never injected; holds the
-	// cert Secret). Default: the
+	// cert Secret and the leader election Lease). Default: the
 	// POD_NAMESPACE environment variable.
 	OwnNamespace string `json:"ownNamespace,omitempty" flag:"own-namespace" env:"POD_NAMESPACE" usage:"the webhook's namespace (default: $POD_NAMESPACE)"`
 	// LookupFailure: skip-container (default) or reject.
@@ -86,7 +86,24 @@ type Config struct {
 	// CertDir holds tls.crt and tls.key.
 	CertDir string `json:"certDir,omitempty" flag:"cert-dir" default:"/tmp/k8s-webhook-server/serving-certs" usage:"directory of tls.crt and tls.key"`
 	// MetricsBindAddress serves /metrics ("0" disables).
-	MetricsBindAddress string `json:"metricsBindAddress,omitempty" flag:"metrics-bind-address" default:":8080" usage:"address of /metrics (0 disables)"`
+	MetricsBindAddress string `json:"metricsBindAddress,omitempty" flag:"metrics-bind-address" default:":8443" usage:"address of /metrics (0 disables)"`
+	// MetricsSecure serves /metrics over HTTPS (a self-signed certificate)
+	// to callers whose bearer token the API server authenticates
+	// (TokenReview) and authorizes for GET /metrics (SubjectAccessReview).
+	// False serves plain HTTP to anyone who reaches the port.
+	MetricsSecure bool `json:"metricsSecure" flag:"metrics-secure" default:"true" usage:"serve /metrics over HTTPS to authenticated, authorized callers only (false: plain HTTP, no auth)"`
+	// EnableHTTP2 lets the webhook and metrics servers negotiate HTTP/2.
+	// Off by default, as in the kubebuilder scaffold: HTTP/2's stream
+	// handling has had denial-of-service flaws (Rapid Reset,
+	// CVE-2023-44487; CVE-2023-39325), and HTTP/1.1 is all the API server
+	// and Prometheus need.
+	EnableHTTP2 bool `json:"enableHTTP2,omitempty" flag:"enable-http2" usage:"let the webhook and metrics servers negotiate HTTP/2 (off: HTTP/1.1 only)"`
+	// LeaderElection makes the replicas elect a leader through a Lease in
+	// OwnNamespace; only the leader rotates the certificate and writes
+	// ShutdownPolicy status. Every replica serves admission either way.
+	LeaderElection bool `json:"leaderElection,omitempty" flag:"leader-elect" usage:"elect a leader among the replicas (a Lease in the own namespace) for certificate rotation and policy status"`
+	// LeaderElectionID is the name of the Lease.
+	LeaderElectionID string `json:"leaderElectionID,omitempty" flag:"leader-election-id" default:"graceful-webhook" usage:"name of the leader election Lease"`
 	// HealthProbeBindAddress serves /healthz and /readyz.
 	HealthProbeBindAddress string `json:"healthProbeBindAddress,omitempty" flag:"health-probe-bind-address" default:":8081" usage:"address of /healthz and /readyz"`
 	// Verbosity of the logs: 0 (default) logs every admission, 1 also the
@@ -204,6 +221,11 @@ func (c Config) Validate() error {
 	}
 	if c.CertDir == "" {
 		bad("certDir", "required")
+	}
+	if c.LeaderElection {
+		if msgs := validation.IsDNS1123Subdomain(c.LeaderElectionID); len(msgs) > 0 {
+			bad("leaderElectionID", "%q (needed with leaderElection): %s", c.LeaderElectionID, strings.Join(msgs, "; "))
+		}
 	}
 	if c.Verbosity < 0 {
 		bad("verbosity", "%d: want 0 or more", c.Verbosity)

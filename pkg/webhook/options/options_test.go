@@ -113,6 +113,28 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+func TestNewOptionsDefaults(t *testing.T) {
+	c, err := Parse([]string{"--image", "x"}, podNS, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.MetricsSecure || c.EnableHTTP2 || c.LeaderElection || c.LeaderElectionID != "graceful-webhook" {
+		t.Errorf("metricsSecure %v enableHTTP2 %v leaderElection %v leaderElectionID %q: want true, false, false, graceful-webhook",
+			c.MetricsSecure, c.EnableHTTP2, c.LeaderElection, c.LeaderElectionID)
+	}
+	c, err = Parse([]string{"--image", "x", "--metrics-secure=false", "--enable-http2", "--leader-elect", "--leader-election-id", "g-1"}, podNS, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsSecure || !c.EnableHTTP2 || !c.LeaderElection || c.LeaderElectionID != "g-1" {
+		t.Errorf("flags not applied: %+v", c)
+	}
+	if _, err := Parse([]string{"--image", "x", "--leader-elect", "--leader-election-id", "Not_A_Name"}, podNS, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), `leaderElectionID: "Not_A_Name"`) {
+		t.Errorf("bad lease name: %v", err)
+	}
+}
+
 // Every flag sets the field whose YAML name its tag declares, the file
 // sets it when the flag is not given, and a flag given wins over the file.
 func TestEveryFlagOverTheFile(t *testing.T) {
@@ -146,8 +168,8 @@ func TestEveryFlagOverTheFile(t *testing.T) {
 			}
 		})
 	}
-	if n < 16 {
-		t.Errorf("%d flags, want at least 16", n)
+	if n < 20 {
+		t.Errorf("%d flags, want at least 20", n)
 	}
 }
 
