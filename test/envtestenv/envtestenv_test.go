@@ -100,7 +100,7 @@ func TestAssetsDirDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "pkg", "envtestenv", "envtestenv.go")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "test", "envtestenv", "envtestenv.go")); err != nil {
 		t.Fatalf("ModuleRoot %s is not this repository: %v", root, err)
 	}
 	for _, v := range []string{"", "bin/k8s"} {
