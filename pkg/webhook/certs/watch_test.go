@@ -2,7 +2,6 @@ package certs_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -18,22 +17,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/webhook/certs"
+	"github.com/graceful-dev/graceful/test/envtestenv"
 )
+
+// noWebhook is the URL of a webhook configuration that is never called
+// (no pod is created).
+const noWebhook = "https://localhost:1/mutate-v1-pod"
 
 // requests counts the API requests a rest.Config's clients send, by
 // method, path and whether they are watches (with their field selector).
@@ -73,28 +68,8 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // replica sends no GET of the Secret nor of the webhook configuration. A
 // new certificate put into the Secret still reaches the cert dir.
 func TestSyncWatchesTheSecret(t *testing.T) {
-	root, dir := assets(t)
-	logf.SetLogger(funcr.New(func(p, a string) { t.Log(p, a) }, funcr.Options{}))
-	env := &envtest.Environment{BinaryAssetsDirectory: dir}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	createWebhookConfig(ctx, t, c, root)
+	cfg, c, scheme, ctx, root := apiServer(t, ns)
+	createWebhookConfig(ctx, t, c, root, noWebhook)
 
 	counted := &requests{n: map[string]int{}}
 	mgrCfg := *cfg
@@ -111,14 +86,7 @@ func TestSyncWatchesTheSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	envtestenv.Run(t, "manager", mgr.Start)
 	waitFor(t, 60*time.Second, "readiness", func() error { return src.ReadyCheck(nil) })
 
 	secretPath := "/api/v1/namespaces/" + ns + "/secrets/" + secretName
@@ -204,28 +172,8 @@ func leafFrom(t *testing.T, caPEM, caKeyPEM []byte, dns string) (certPEM, keyPEM
 // same once its cert dir holds the Secret's certificate, whose CA the
 // webhook configuration trusts.
 func TestNonLeaderReady(t *testing.T) {
-	root, dir := assets(t)
-	logf.SetLogger(funcr.New(func(p, a string) { t.Log(p, a) }, funcr.Options{}))
-	env := &envtest.Environment{BinaryAssetsDirectory: dir}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	createWebhookConfig(ctx, t, c, root)
+	cfg, c, scheme, ctx, root := apiServer(t, ns)
+	createWebhookConfig(ctx, t, c, root, noWebhook)
 
 	replica := func(name string) (ctrl.Manager, *certs.Certs) {
 		mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme,
@@ -239,15 +187,7 @@ func TestNonLeaderReady(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- mgr.Start(mctx) }()
-		t.Cleanup(func() {
-			stop()
-			if err := <-done; err != nil {
-				t.Errorf("manager %s: %v", name, err)
-			}
-		})
+		envtestenv.Run(t, "manager "+name, mgr.Start)
 		return mgr, src
 	}
 	leader, first := replica("a")
@@ -263,22 +203,5 @@ func TestNonLeaderReady(t *testing.T) {
 	case <-other.Elected():
 		t.Fatal("the second replica was elected while the first holds the Lease")
 	default:
-	}
-}
-
-func createWebhookConfig(ctx context.Context, t *testing.T, c client.Client, root string) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "config", "webhook", "manifests.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wh admissionregv1.MutatingWebhookConfiguration
-	if err := yaml.UnmarshalStrict(b, &wh); err != nil {
-		t.Fatal(err)
-	}
-	url := "https://localhost:1/mutate-v1-pod" // never called: no pod is created
-	wh.Webhooks[0].ClientConfig = admissionregv1.WebhookClientConfig{URL: &url}
-	if err := c.Create(ctx, &wh); err != nil {
-		t.Fatal(err)
 	}
 }
