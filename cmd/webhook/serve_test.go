@@ -79,7 +79,7 @@ func TestServeProcess(t *testing.T) {
 		Labels: map[string]string{contract.LabelInject: contract.NamespaceEnabled}}}); err != nil {
 		t.Fatal(err)
 	}
-	port, health, metrics := freePort(t), freePort(t), freePort(t)
+	port, health, metrics := envtestenv.Port(t), envtestenv.Port(t), envtestenv.Port(t)
 	b, err := os.ReadFile(filepath.Join("..", "..", "config", "webhook", "manifests.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -158,13 +158,4 @@ func TestServeProcess(t *testing.T) {
 	if !strings.Contains(logs.String(), `"reason":"namespace-enabled"`) || !strings.Contains(logs.String(), `"pod":"web-*"`) {
 		t.Errorf("no structured admission log naming the reason and the generateName:\n%s", logs.String())
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := envtestenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -97,15 +97,6 @@ func createWebhookConfig(ctx context.Context, t *testing.T, c client.Client, roo
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := envtestenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // label marks pods so the test can see the webhook was called.
 func label(_ context.Context, req cradmission.Request) cradmission.Response {
 	var pod corev1.Pod
@@ -128,7 +119,7 @@ func label(_ context.Context, req cradmission.Request) cradmission.Response {
 // webhook serves again.
 func TestRotation(t *testing.T) {
 	cfg, c, scheme, ctx, root := apiServer(t, ns, "work")
-	port := freePort(t)
+	port := envtestenv.Port(t)
 	createWebhookConfig(ctx, t, c, root, fmt.Sprintf("https://localhost:%d/mutate-v1-pod", port))
 
 	certDir := t.TempDir()

@@ -37,15 +37,6 @@ import (
 
 const ownNS = "graceful-system"
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := envtestenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // createAll creates every object of the YAML stream in file (relative to
 // the repository root) and returns them.
 func createAll(ctx context.Context, t *testing.T, c client.Client, root, file string) []*unstructured.Unstructured {
@@ -129,7 +120,7 @@ func TestServe(t *testing.T) {
 	for _, f := range []string{"config/rbac/role.yaml", "config/rbac/rbac.yaml", "config/rbac/metrics_reader_role.yaml"} {
 		createAll(ctx, t, c, root, f)
 	}
-	port, metricsPort, healthPort := freePort(t), freePort(t), freePort(t)
+	port, metricsPort, healthPort := envtestenv.Port(t), envtestenv.Port(t), envtestenv.Port(t)
 	b, err := os.ReadFile(filepath.Join(root, "config", "webhook", "manifests.yaml"))
 	if err != nil {
 		t.Fatal(err)
