@@ -4,7 +4,9 @@
 // Precedence: built-in defaults, then the file, then flags given on the
 // command line. The file is decoded strictly: an unknown or misspelt field
 // is an error naming it. Validate names the field of every bad value, so a
-// bad config stops the start with a message saying what to fix.
+// bad config stops the start with a message saying what to fix. Each
+// option is declared once, as a Config field whose struct tags give its
+// YAML name, flag, default and help (flags.go reads them).
 package options
 
 import (
