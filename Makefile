@@ -84,13 +84,14 @@ helm-lint: tools ## Lint the chart with every ci values file.
 	for f in charts/graceful/ci/*-values.yaml; do $(BIN)/tools/helm lint --strict charts/graceful -f $$f || exit 1; done
 
 .PHONY: generate
-generate: ## Regenerate deepcopy code and the CRD with controller-gen.
+generate: ## Regenerate deepcopy code, the CRD and config/rbac/role.yaml (from pkg/webhook/server/rbac.go) with controller-gen.
 	$(CONTROLLER_GEN) object paths=./pkg/api/... crd:crdVersions=v1 output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=graceful-webhook paths=./pkg/webhook/... output:rbac:artifacts:config=config/rbac
 	cp config/crd/bases/graceful.dev_shutdownpolicies.yaml charts/graceful/crds/
 
 .PHONY: verify-generated
 verify-generated: generate ## Fail when generated files are stale.
-	@git diff --exit-code -- pkg/api config/crd charts/graceful/crds || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
+	@git diff --exit-code -- pkg/api config/crd config/rbac/role.yaml charts/graceful/crds || { echo "generated files are stale: run 'make generate' and commit" >&2; exit 1; }
 
 ##@ Test
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,9 +42,11 @@ func init() {
 	}
 }
 
-// TestServeProcess runs `graceful-webhook serve` (cert mode dir) as its own
-// process against a real API server: it becomes ready, injects a pod, and
-// exits 0 on SIGTERM.
+// TestServeProcess runs `graceful-webhook serve` (cert mode dir, HTTP/2
+// turned on with --enable-http2) as its own process against a real API
+// server: it becomes ready, injects a pod, its webhook and metrics servers
+// negotiate h2 with a client that offers it, and it exits 0 on SIGTERM.
+// (pkg/webhook/server's TestServe shows HTTP/1.1 without the flag.)
 func TestServeProcess(t *testing.T) {
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
@@ -76,7 +79,7 @@ func TestServeProcess(t *testing.T) {
 		Labels: map[string]string{contract.LabelInject: contract.NamespaceEnabled}}}); err != nil {
 		t.Fatal(err)
 	}
-	port, health := freePort(t), freePort(t)
+	port, health, metrics := envtestenv.Port(t), envtestenv.Port(t), envtestenv.Port(t)
 	b, err := os.ReadFile(filepath.Join("..", "..", "config", "webhook", "manifests.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +94,8 @@ func TestServeProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	args := fmt.Sprintf("--image graceful:test --cert-mode dir --cert-dir %s --port %d --metrics-bind-address 0 --health-probe-bind-address 127.0.0.1:%d",
-		certDir, port, health)
+	args := fmt.Sprintf("--image graceful:test --cert-mode dir --cert-dir %s --port %d --enable-http2 --metrics-bind-address 127.0.0.1:%d --health-probe-bind-address 127.0.0.1:%d",
+		certDir, port, metrics, health)
 	cmd := exec.Command(os.Args[0])
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -131,6 +134,16 @@ func TestServeProcess(t *testing.T) {
 	if pod.Spec.Containers[0].Command[0] != contract.InitPath {
 		t.Errorf("pod not injected: %q\n%s", pod.Spec.Containers[0].Command, logs.String())
 	}
+	for what, p := range map[string]int{"webhook": port, "metrics": metrics} {
+		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) //nolint:gosec // only ALPN is checked
+		if err != nil {
+			t.Fatalf("TLS to the %s server: %v", what, err)
+		}
+		if alpn := conn.ConnectionState().NegotiatedProtocol; alpn != "h2" {
+			t.Errorf("%s server negotiated %q with --enable-http2, want h2", what, alpn)
+		}
+		conn.Close()
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -145,13 +158,4 @@ func TestServeProcess(t *testing.T) {
 	if !strings.Contains(logs.String(), `"reason":"namespace-enabled"`) || !strings.Contains(logs.String(), `"pod":"web-*"`) {
 		t.Errorf("no structured admission log naming the reason and the generateName:\n%s", logs.String())
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := envtestenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

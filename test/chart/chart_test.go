@@ -212,6 +212,25 @@ func TestChartFacts(t *testing.T) {
 	if !strings.Contains(render("--set", "certificates.mode=cert-manager"), "cert-manager.io/inject-ca-from: graceful-system/graceful") {
 		t.Errorf("cert-manager mode lacks the inject-ca-from annotation")
 	}
+	// Secure metrics, leader election and HTTP/1.1 by default, each with a value to turn it.
+	for _, want := range []string{"metricsSecure: true", "leaderElection: true", "enableHTTP2: false", `leaderElectionID: "graceful"`, `metricsBindAddress: ":8443"`, "name: graceful-metrics-reader"} {
+		if !strings.Contains(def, want) {
+			t.Errorf("default rendering lacks %q", want)
+		}
+	}
+	plain := render("--set", "metricsSecure=false,leaderElection=false,enableHTTP2=true")
+	for _, want := range []string{"metricsSecure: false", "leaderElection: false", "enableHTTP2: true"} {
+		if !strings.Contains(plain, want) {
+			t.Errorf("rendering with the values turned lacks %q", want)
+		}
+	}
+	if strings.Contains(plain, "metrics-reader") || strings.Contains(plain, "tokenreviews") || strings.Contains(plain, "leases") {
+		t.Errorf("plain metrics without leader election still renders metrics-reader, tokenreviews or leases")
+	}
+	bound := render("--set", "metricsReaderSubjects[0].kind=ServiceAccount,metricsReaderSubjects[0].name=prometheus,metricsReaderSubjects[0].namespace=monitoring")
+	if n := strings.Count(bound, "name: graceful-metrics-reader"); n != 3 || !strings.Contains(bound, "name: prometheus") {
+		t.Errorf("metricsReaderSubjects: want the ClusterRole and a ClusterRoleBinding of it to prometheus (3 mentions), got %d", n)
+	}
 	// Secrets: get only cluster-wide, never list or watch.
 	for _, o := range objects(t, def) {
 		if o.GetKind() != "ClusterRole" {
@@ -238,6 +257,9 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"webhook.failurePolicy=Maybe", "/webhook/failurePolicy"},
 		{"injection.lookupTimeout=soon", "/injection/lookupTimeout"},
 		{"image.pullpolicy=Always", "additional properties 'pullpolicy' not allowed"},
+		{"metricsSecure=maybe", "/metricsSecure"},
+		{"leaderElection=auto", "/leaderElection"},
+		{"metricsReaderSubjects[0].kind=Robot", "/metricsReaderSubjects/0"},
 	} {
 		_, err := run(t, "template", "graceful", filepath.Join(root, "charts/graceful"), "--set", tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

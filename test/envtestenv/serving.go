@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 )
 
@@ -60,4 +61,14 @@ func WriteServingCert(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
 	return certPEM, nil
+}
+
+// Port is FreePort for a test: a failure fails t.
+func Port(t testing.TB) int {
+	t.Helper()
+	p, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

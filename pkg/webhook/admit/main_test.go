@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,7 +43,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
-	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/inject/imageconfig"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 	"github.com/graceful-dev/graceful/pkg/webhook/admit"
@@ -83,7 +81,7 @@ const (
 	lateContainer = "late"
 )
 
-var systemNamespaces = contract.SystemNamespaces()
+var systemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
 
 func TestMain(m *testing.M) {
 	code, err := suite(m)
@@ -95,8 +93,11 @@ func TestMain(m *testing.M) {
 }
 
 func suite(m *testing.M) (int, error) {
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Join(filepath.Dir(file), "..", "..", "..")
+	root, err := envtestenv.ModuleRoot()
+	if err != nil {
+		return 1, err
+	}
+	repoRoot = root
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		return 1, err

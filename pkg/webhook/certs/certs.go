@@ -4,25 +4,30 @@
 //   - Rotate: open-policy-agent/cert-controller keeps a CA and a serving
 //     certificate for <service>.<namespace>.svc in a Secret of the webhook's
 //     namespace and patches the CA into the MutatingWebhookConfiguration's
-//     caBundle. This package adds what the rotator leaves to a volume mount:
-//     it creates the Secret when it is missing (at start and when deleted;
-//     the rotator then issues a new CA and certificate) and copies the
-//     certificate into CertDir, where controller-runtime's certificate
-//     watcher picks it up, so no Secret volume (and no kubelet sync delay)
-//     is needed. A certificate from a new CA is written only once the
-//     webhook configuration's caBundle holds that CA, which narrows the
-//     window in which the API server and the server disagree to the API
-//     server's own watch delay. Renewals under the same CA have no window.
+//     caBundle. The rotator runs on the elected leader when the manager
+//     elects one (on every replica otherwise). This package adds what the
+//     rotator leaves to a volume mount, on every replica: it creates the
+//     Secret when it is missing (at start and when deleted; the rotator
+//     then issues a new CA and certificate) and copies the certificate into
+//     CertDir, where GetCertificate picks it up, so no Secret volume (and
+//     no kubelet sync delay) is needed. The copy follows a watch of that
+//     one Secret and of the webhook configuration (field selectors on their
+//     names): a replica at rest sends no request for them. A certificate
+//     from a new CA is written only once the webhook configuration's
+//     caBundle holds that CA, which narrows the window in which the API
+//     server and the server disagree to the API server's own watch delay.
+//     Renewals under the same CA have no window.
 //   - Dir: the certificate is provided in CertDir (cert-manager, a mounted
 //     Secret); nothing is written.
 //
 // In both modes ReadyCheck fails until CertDir holds a key pair whose
-// certificate is valid now (and, in rotate mode, until the CA has been
-// injected), so /readyz gates traffic on a usable certificate.
+// certificate is valid now (and, in rotate mode, until CertDir holds the
+// Secret's certificate and the caBundle its CA, which a replica that is
+// not the leader learns from the watch too), so /readyz gates traffic on a
+// usable certificate.
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -34,9 +39,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,18 +64,20 @@ type Options struct {
 	CertDir           string
 	// ExtraDNSNames are added to the certificate (tests: "localhost").
 	ExtraDNSNames []string
+	// ControllerName names the rotator's controller; empty means
+	// graceful-cert-rotator. controller-runtime refuses a name used before
+	// in the process, so a second Rotate in one process needs another.
+	ControllerName string
 
 	// Rotation knobs; zero means the rotator's defaults (CA 10 years, server
 	// certificate 1 year, renewed 90 days before expiry, checked hourly).
 	CACertDuration, ServerCertDuration, LookaheadInterval, RotationCheckFrequency time.Duration
-	// SyncInterval is how often the Secret is copied to CertDir; 0 means 1s.
-	SyncInterval time.Duration
 }
 
 // Certs is a serving certificate source.
 type Certs struct {
 	certDir string
-	ready   chan struct{} // closed by the rotator once the CA is injected; nil in dir mode
+	ready   chan struct{} // closed by the sync once CertDir holds the Secret's certificate and its CA is injected; nil in dir mode
 
 	mu    sync.Mutex
 	pair  *tls.Certificate
@@ -82,8 +87,9 @@ type Certs struct {
 // Dir is the mode where the certificate is provided in certDir.
 func Dir(certDir string) *Certs { return &Certs{certDir: certDir} }
 
-// Rotate sets up rotate mode on mgr: the rotator and the Secret-to-CertDir
-// sync. It creates the Secret now if it is missing (the rotator needs it).
+// Rotate sets up rotate mode on mgr: the rotator (a leader election
+// runnable) and the Secret-to-CertDir sync (on every replica). It creates
+// the Secret now if it is missing (the rotator needs it).
 func Rotate(ctx context.Context, mgr manager.Manager, o Options) (*Certs, error) {
 	for _, fv := range [][2]string{{"namespace", o.Namespace}, {"secret name", o.SecretName},
 		{"webhook configuration name", o.WebhookConfigName}, {"service name", o.ServiceName}, {"cert dir", o.CertDir}} {
@@ -99,36 +105,44 @@ func Rotate(ctx context.Context, mgr manager.Manager, o Options) (*Certs, error)
 		return nil, fmt.Errorf("certs: client: %w", err)
 	}
 	key := types.NamespacedName{Namespace: o.Namespace, Name: o.SecretName}
-	if err := ensureSecret(ctx, direct, key); err != nil {
+	if err := createSecret(ctx, direct, key); err != nil {
 		return nil, err
 	}
-	c := &Certs{certDir: o.CertDir, ready: make(chan struct{})}
+	s, err := newSyncer(mgr, direct, key, o.WebhookConfigName, o.CertDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Certs{certDir: o.CertDir, ready: s.ready}
 	dns := fmt.Sprintf("%s.%s.svc", o.ServiceName, o.Namespace)
+	controllerName := o.ControllerName
+	if controllerName == "" {
+		controllerName = "graceful-cert-rotator"
+	}
 	r := &rotator.CertRotator{
-		SecretKey:              key,
-		CertDir:                o.CertDir,
-		CAName:                 "graceful-webhook-ca",
-		CAOrganization:         "graceful",
-		DNSName:                dns,
-		ExtraDNSNames:          append([]string{dns + ".cluster.local", o.ServiceName + "." + o.Namespace, o.ServiceName}, o.ExtraDNSNames...),
-		IsReady:                c.ready,
+		SecretKey:      key,
+		CertDir:        o.CertDir,
+		CAName:         "graceful-webhook-ca",
+		CAOrganization: "graceful",
+		DNSName:        dns,
+		ExtraDNSNames:  append([]string{dns + ".cluster.local", o.ServiceName + "." + o.Namespace, o.ServiceName}, o.ExtraDNSNames...),
+		// Closed on the leader only; readiness is the syncer's, which every
+		// replica runs.
+		IsReady:                make(chan struct{}),
 		Webhooks:               []rotator.WebhookInfo{{Name: o.WebhookConfigName, Type: rotator.Mutating}},
 		FieldOwner:             "graceful-webhook",
 		CaCertDuration:         o.CACertDuration,
 		ServerCertDuration:     o.ServerCertDuration,
 		LookaheadInterval:      o.LookaheadInterval,
 		RotationCheckFrequency: o.RotationCheckFrequency,
-		ControllerName:         "graceful-cert-rotator",
+		ControllerName:         controllerName,
+		// One writer of the Secret and the caBundle when the manager elects
+		// a leader (without leader election it runs on every replica, as
+		// before: the manager then starts every runnable).
+		RequireLeaderElection: true,
 	}
 	if err := rotator.AddRotator(mgr, r); err != nil {
 		return nil, fmt.Errorf("certs: adding the rotator: %w", err)
 	}
-	interval := o.SyncInterval
-	if interval <= 0 {
-		interval = time.Second
-	}
-	s := &syncer{c: direct, key: key, webhook: o.WebhookConfigName, dir: o.CertDir, interval: interval,
-		log: mgr.GetLogger().WithName("certs")}
 	if err := mgr.Add(s); err != nil {
 		return nil, fmt.Errorf("certs: adding the sync: %w", err)
 	}
@@ -139,13 +153,14 @@ func Rotate(ctx context.Context, mgr manager.Manager, o Options) (*Certs, error)
 func (c *Certs) CertDir() string { return c.certDir }
 
 // ReadyCheck is a healthz.Checker: ready once CertDir holds a valid key
-// pair (and, in rotate mode, the CA is injected).
+// pair (and, in rotate mode, that pair is the Secret's and its CA is
+// injected).
 func (c *Certs) ReadyCheck(_ *http.Request) error {
 	if c.ready != nil {
 		select {
 		case <-c.ready:
 		default:
-			return errors.New("the CA is not injected into the webhook configuration yet")
+			return errors.New("the Secret's certificate is not in the cert dir with its CA injected into the webhook configuration yet")
 		}
 	}
 	return validPair(c.certDir, time.Now())
@@ -166,101 +181,15 @@ func validPair(dir string, now time.Time) error {
 	return nil
 }
 
-func ensureSecret(ctx context.Context, c client.Client, key types.NamespacedName) error {
-	var s corev1.Secret
-	err := c.Get(ctx, key, &s)
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("certs: reading Secret %s: %w", key, err)
-	}
-	s = corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+// createSecret creates the Secret empty, for the rotator to fill; one
+// that exists already (another replica's) is as good.
+func createSecret(ctx context.Context, c client.Client, key types.NamespacedName) error {
+	s := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
 		Labels: map[string]string{"app.kubernetes.io/name": "graceful", "app.kubernetes.io/component": "webhook"}}}
 	if err := c.Create(ctx, &s); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("certs: creating Secret %s: %w", key, err)
 	}
 	return nil
-}
-
-// syncer copies the Secret's certificate into the cert dir.
-type syncer struct {
-	c        client.Client
-	key      types.NamespacedName
-	webhook  string
-	dir      string
-	interval time.Duration
-	log      logr.Logger
-}
-
-// NeedLeaderElection: every replica serves, so every replica needs files.
-func (s *syncer) NeedLeaderElection() bool { return false }
-
-func (s *syncer) Start(ctx context.Context) error {
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
-	for {
-		if err := s.sync(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error(err, "syncing the serving certificate")
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func (s *syncer) sync(ctx context.Context) error {
-	var sec corev1.Secret
-	if err := s.c.Get(ctx, s.key, &sec); err != nil {
-		if apierrors.IsNotFound(err) {
-			s.log.Info("certificate Secret missing: recreating it", "secret", s.key.String())
-			return ensureSecret(ctx, s.c, s.key)
-		}
-		return fmt.Errorf("reading Secret %s: %w", s.key, err)
-	}
-	cert, key, ca := sec.Data[CertFile], sec.Data[KeyFile], sec.Data[CAKey]
-	if len(cert) == 0 || len(key) == 0 || len(ca) == 0 {
-		return nil // the rotator has not written it yet
-	}
-	old, _ := os.ReadFile(filepath.Join(s.dir, CertFile))
-	if bytes.Equal(old, cert) {
-		return nil
-	}
-	if _, err := tls.X509KeyPair(cert, key); err != nil {
-		return fmt.Errorf("secret %s holds no valid key pair: %w", s.key, err)
-	}
-	if ok, err := s.caInjected(ctx, ca); err != nil || !ok {
-		return err // wait: the API server would not trust the new certificate yet
-	}
-	// Key first: the watcher reloads on the certificate's change, and a
-	// mismatched pair in between is refused by it (the old one stays).
-	if err := writeAtomic(filepath.Join(s.dir, KeyFile), key); err != nil {
-		return err
-	}
-	if err := writeAtomic(filepath.Join(s.dir, CertFile), cert); err != nil {
-		return err
-	}
-	s.log.Info("serving certificate updated", "dir", s.dir)
-	return nil
-}
-
-// caInjected reports whether every webhook of the configuration trusts ca.
-func (s *syncer) caInjected(ctx context.Context, ca []byte) (bool, error) {
-	var wh admissionregv1.MutatingWebhookConfiguration
-	if err := s.c.Get(ctx, types.NamespacedName{Name: s.webhook}, &wh); err != nil {
-		if apierrors.IsNotFound(err) {
-			return true, nil // nothing to wait for; the rotator logs it
-		}
-		return false, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", s.webhook, err)
-	}
-	for _, w := range wh.Webhooks {
-		if !bytes.Contains(w.ClientConfig.CABundle, bytes.TrimSpace(ca)) {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 func writeAtomic(path string, data []byte) error {

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -42,23 +41,60 @@ const (
 	mutatedKey  = "certs.test.graceful.dev/mutated"
 )
 
-func assets(t *testing.T) (root, dir string) {
-	_, file, _, _ := runtime.Caller(0)
-	root = filepath.Join(filepath.Dir(file), "..", "..", "..")
+// apiServer starts a real API server for t, with the namespaces
+// created, and returns its config, a client and the scheme of both
+// (client-go's), a context cancelled when t ends, and the repository root.
+func apiServer(t *testing.T, namespaces ...string) (*rest.Config, client.Client, *k8sruntime.Scheme, context.Context, string) {
+	t.Helper()
+	root, err := envtestenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir, err := envtestenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return root, dir
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := envtestenv.FreePort()
+	logf.SetLogger(funcr.New(func(p, a string) { t.Log(p, a) }, funcr.Options{}))
+	env := &envtest.Environment{BinaryAssetsDirectory: dir}
+	cfg, err := env.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for _, n := range namespaces {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cfg, c, scheme, ctx, root
+}
+
+// createWebhookConfig creates config/webhook's MutatingWebhookConfiguration
+// calling url.
+func createWebhookConfig(ctx context.Context, t *testing.T, c client.Client, root, url string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "config", "webhook", "manifests.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wh admissionregv1.MutatingWebhookConfiguration
+	if err := yaml.UnmarshalStrict(b, &wh); err != nil {
+		t.Fatal(err)
+	}
+	wh.Webhooks[0].ClientConfig = admissionregv1.WebhookClientConfig{URL: &url}
+	if err := c.Create(ctx, &wh); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // label marks pods so the test can see the webhook was called.
@@ -82,44 +118,9 @@ func label(_ context.Context, req cradmission.Request) cradmission.Response {
 // deleted: it comes back with a new CA, the caBundle follows, and the
 // webhook serves again.
 func TestRotation(t *testing.T) {
-	root, dir := assets(t)
-	logf.SetLogger(funcr.New(func(p, a string) { t.Log(p, a) }, funcr.Options{}))
-	env := &envtest.Environment{BinaryAssetsDirectory: dir}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	for _, n := range []string{ns, "work"} {
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	port := freePort(t)
-	b, err := os.ReadFile(filepath.Join(root, "config", "webhook", "manifests.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wh admissionregv1.MutatingWebhookConfiguration
-	if err := yaml.UnmarshalStrict(b, &wh); err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf("https://localhost:%d/mutate-v1-pod", port)
-	wh.Webhooks[0].ClientConfig = admissionregv1.WebhookClientConfig{URL: &url}
-	if err := c.Create(ctx, &wh); err != nil {
-		t.Fatal(err)
-	}
+	cfg, c, scheme, ctx, root := apiServer(t, ns, "work")
+	port := envtestenv.Port(t)
+	createWebhookConfig(ctx, t, c, root, fmt.Sprintf("https://localhost:%d/mutate-v1-pod", port))
 
 	certDir := t.TempDir()
 	var src *certs.Certs
@@ -140,7 +141,6 @@ func TestRotation(t *testing.T) {
 		CertDir: certDir, ExtraDNSNames: []string{"localhost"},
 		// A server certificate counts as expiring 8s after it is issued.
 		ServerCertDuration: time.Hour, LookaheadInterval: time.Hour - 8*time.Second, RotationCheckFrequency: time.Second,
-		SyncInterval: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -149,14 +149,7 @@ func TestRotation(t *testing.T) {
 		t.Fatal("ready before any certificate exists")
 	}
 	mgr.GetWebhookServer().Register("/mutate-v1-pod", &webhook.Admission{Handler: cradmission.HandlerFunc(label)})
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	envtestenv.Run(t, "manager", mgr.Start)
 
 	waitFor(t, 60*time.Second, "readiness", func() error { return src.ReadyCheck(nil) })
 	var sec corev1.Secret

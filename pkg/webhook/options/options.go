@@ -4,12 +4,13 @@
 // Precedence: built-in defaults, then the file, then flags given on the
 // command line. The file is decoded strictly: an unknown or misspelt field
 // is an error naming it. Validate names the field of every bad value, so a
-// bad config stops the start with a message saying what to fix.
+// bad config stops the start with a message saying what to fix. Each
+// option is declared once, as a Config field whose struct tags give its
+// YAML name, flag, default and help (flags.go reads them).
 package options
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
-	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 )
 
@@ -46,150 +46,120 @@ const (
 // for decoding, the rewrite and the way back.
 const MaxLookupTimeout = 4 * time.Second
 
-// Config is the server's configuration; the YAML file uses the json names.
+// Config is the server's configuration. Each field is declared once, here:
+// its `json` tag is its name in the YAML file (and in Validate's messages),
+// `flag` its command-line flag (none: file only), `default` its built-in
+// default in the flag's own syntax, `env` an environment variable whose
+// value, when set, replaces that default, and `usage` the flag's help.
 type Config struct {
 	// Image is the graceful image for the install container (by digest
 	// where known). Required.
-	Image string `json:"image"`
+	Image string `json:"image" flag:"image" usage:"graceful image for the install container (required)"`
 	// SystemNamespaces are never injected.
-	SystemNamespaces []string `json:"systemNamespaces,omitempty"`
+	SystemNamespaces []string `json:"systemNamespaces,omitempty" flag:"system-namespaces" default:"kube-system,kube-public,kube-node-lease" usage:"comma-separated namespaces never injected"`
 	// OwnNamespace is the webhook's namespace (never injected; holds the
-	// cert Secret). Default: the POD_NAMESPACE environment variable.
-	OwnNamespace string `json:"ownNamespace,omitempty"`
+	// cert Secret and the leader election Lease). Default: the
+	// POD_NAMESPACE environment variable.
+	OwnNamespace string `json:"ownNamespace,omitempty" flag:"own-namespace" env:"POD_NAMESPACE" usage:"the webhook's namespace (default: $POD_NAMESPACE)"`
 	// LookupFailure: skip-container (default) or reject.
-	LookupFailure string `json:"lookupFailure,omitempty"`
+	LookupFailure string `json:"lookupFailure,omitempty" flag:"lookup-failure" default:"skip-container" usage:"when an image config lookup fails: skip-container or reject"`
 	// LookupTimeout bounds a request's image config lookups (default 3s,
 	// at most 4s).
-	LookupTimeout metav1.Duration `json:"lookupTimeout,omitempty"`
+	LookupTimeout metav1.Duration `json:"lookupTimeout,omitempty" flag:"lookup-timeout" default:"3s" usage:"deadline of a request's image config lookups (at most 4s)"`
 	// InsecureRegistries are reached over plain HTTP (host or host:port).
-	InsecureRegistries []string `json:"insecureRegistries,omitempty"`
+	InsecureRegistries []string `json:"insecureRegistries,omitempty" flag:"insecure-registries" usage:"comma-separated registries reached over plain HTTP"`
 	// RegistryCABundle is a PEM file of extra CAs for registries.
-	RegistryCABundle string `json:"registryCABundle,omitempty"`
-	// InstallResources of the install container (default: rewrite.DefaultResources).
+	RegistryCABundle string `json:"registryCABundle,omitempty" flag:"registry-ca-bundle" usage:"PEM file of extra CAs trusted for registries"`
+	// InstallResources of the install container (default:
+	// rewrite.DefaultResources). File only.
 	InstallResources corev1.ResourceRequirements `json:"installResources,omitempty"`
 	// CertMode: rotate (default) or dir.
-	CertMode string `json:"certMode,omitempty"`
+	CertMode string `json:"certMode,omitempty" flag:"cert-mode" default:"rotate" usage:"rotate (self-managed CA and cert in a Secret) or dir (certificate provided in --cert-dir)"`
 	// CertSecretName is the Secret holding CA and serving cert (rotate mode).
-	CertSecretName string `json:"certSecretName,omitempty"`
+	CertSecretName string `json:"certSecretName,omitempty" flag:"cert-secret" default:"graceful-webhook-cert" usage:"Secret holding the CA and serving certificate (rotate mode)"`
 	// WebhookConfigName is the MutatingWebhookConfiguration whose caBundle
 	// is kept (rotate mode).
-	WebhookConfigName string `json:"webhookConfigName,omitempty"`
+	WebhookConfigName string `json:"webhookConfigName,omitempty" flag:"webhook-config" default:"graceful-webhook" usage:"MutatingWebhookConfiguration whose caBundle is kept (rotate mode)"`
 	// ServiceName is the webhook's Service; the serving cert is for
 	// <service>.<namespace>.svc.
-	ServiceName string `json:"serviceName,omitempty"`
+	ServiceName string `json:"serviceName,omitempty" flag:"service" default:"graceful-webhook" usage:"the webhook's Service name"`
 	// Port the webhook serves HTTPS on.
-	Port int `json:"port,omitempty"`
+	Port int `json:"port,omitempty" flag:"port" default:"9443" usage:"HTTPS port of the webhook"`
 	// CertDir holds tls.crt and tls.key.
-	CertDir string `json:"certDir,omitempty"`
+	CertDir string `json:"certDir,omitempty" flag:"cert-dir" default:"/tmp/k8s-webhook-server/serving-certs" usage:"directory of tls.crt and tls.key"`
 	// MetricsBindAddress serves /metrics ("0" disables).
-	MetricsBindAddress string `json:"metricsBindAddress,omitempty"`
+	MetricsBindAddress string `json:"metricsBindAddress,omitempty" flag:"metrics-bind-address" default:":8443" usage:"address of /metrics (0 disables)"`
+	// MetricsSecure serves /metrics over HTTPS (a self-signed certificate)
+	// to callers whose bearer token the API server authenticates
+	// (TokenReview) and authorizes for GET /metrics (SubjectAccessReview).
+	// False serves plain HTTP to anyone who reaches the port.
+	MetricsSecure bool `json:"metricsSecure" flag:"metrics-secure" default:"true" usage:"serve /metrics over HTTPS to authenticated, authorized callers only (false: plain HTTP, no auth)"`
+	// EnableHTTP2 lets the webhook and metrics servers negotiate HTTP/2.
+	// Off by default, as in the kubebuilder scaffold: HTTP/2's stream
+	// handling has had denial-of-service flaws (Rapid Reset,
+	// CVE-2023-44487; CVE-2023-39325), and HTTP/1.1 is all the API server
+	// and Prometheus need.
+	EnableHTTP2 bool `json:"enableHTTP2,omitempty" flag:"enable-http2" usage:"let the webhook and metrics servers negotiate HTTP/2 (off: HTTP/1.1 only)"`
+	// LeaderElection makes the replicas elect a leader through a Lease in
+	// OwnNamespace; only the leader rotates the certificate and writes
+	// ShutdownPolicy status. Every replica serves admission either way.
+	LeaderElection bool `json:"leaderElection,omitempty" flag:"leader-elect" usage:"elect a leader among the replicas (a Lease in the own namespace) for certificate rotation and policy status"`
+	// LeaderElectionID is the name of the Lease.
+	LeaderElectionID string `json:"leaderElectionID,omitempty" flag:"leader-election-id" default:"graceful-webhook" usage:"name of the leader election Lease"`
 	// HealthProbeBindAddress serves /healthz and /readyz.
-	HealthProbeBindAddress string `json:"healthProbeBindAddress,omitempty"`
+	HealthProbeBindAddress string `json:"healthProbeBindAddress,omitempty" flag:"health-probe-bind-address" default:":8081" usage:"address of /healthz and /readyz"`
 	// Verbosity of the logs: 0 (default) logs every admission, 1 also the
 	// pods left alone.
-	Verbosity int `json:"verbosity,omitempty"`
+	Verbosity int `json:"verbosity,omitempty" flag:"v" usage:"log verbosity"`
 }
 
-// Defaults returns the built-in defaults; env reads the environment.
+// Defaults returns the built-in defaults (the fields' `default` tags, and
+// their `env` variables where set); env reads the environment.
 func Defaults(env func(string) string) Config {
-	return Config{
-		SystemNamespaces:       contract.SystemNamespaces(),
-		OwnNamespace:           env("POD_NAMESPACE"),
-		LookupFailure:          LookupSkipContainer,
-		LookupTimeout:          metav1.Duration{Duration: 3 * time.Second},
-		CertMode:               CertRotate,
-		CertSecretName:         "graceful-webhook-cert",
-		WebhookConfigName:      "graceful-webhook",
-		ServiceName:            "graceful-webhook",
-		Port:                   9443,
-		CertDir:                "/tmp/k8s-webhook-server/serving-certs",
-		MetricsBindAddress:     ":8080",
-		HealthProbeBindAddress: ":8081",
-	}
+	var c Config
+	setDefaults(&c, env)
+	return c
 }
 
 // Parse reads args (flags, and the file named by --config) over the
 // defaults and validates the result. env is os.Getenv in production. On
 // -h it returns flag.ErrHelp after printing usage to out.
 func Parse(args []string, env func(string) string, out io.Writer) (Config, error) {
-	c := Defaults(env)
-	fs := flag.NewFlagSet("graceful-webhook serve", flag.ContinueOnError)
-	fs.SetOutput(out)
-	var (
-		configPath         string
-		systemNS, insecure string
-		lookupTimeout      time.Duration
-		f                  = Config{}
-	)
-	fs.StringVar(&configPath, "config", "", "YAML config file (fields: see docs); flags given override it")
-	fs.StringVar(&f.Image, "image", "", "graceful image for the install container (required)")
-	fs.StringVar(&systemNS, "system-namespaces", strings.Join(c.SystemNamespaces, ","), "comma-separated namespaces never injected")
-	fs.StringVar(&f.OwnNamespace, "own-namespace", c.OwnNamespace, "the webhook's namespace (default $POD_NAMESPACE)")
-	fs.StringVar(&f.LookupFailure, "lookup-failure", c.LookupFailure, "when an image config lookup fails: skip-container or reject")
-	fs.DurationVar(&lookupTimeout, "lookup-timeout", c.LookupTimeout.Duration, "deadline of a request's image config lookups (at most 4s)")
-	fs.StringVar(&insecure, "insecure-registries", "", "comma-separated registries reached over plain HTTP")
-	fs.StringVar(&f.RegistryCABundle, "registry-ca-bundle", "", "PEM file of extra CAs trusted for registries")
-	fs.StringVar(&f.CertMode, "cert-mode", c.CertMode, "rotate (self-managed CA and cert in a Secret) or dir (certificate provided in --cert-dir)")
-	fs.StringVar(&f.CertSecretName, "cert-secret", c.CertSecretName, "Secret holding the CA and serving certificate (rotate mode)")
-	fs.StringVar(&f.WebhookConfigName, "webhook-config", c.WebhookConfigName, "MutatingWebhookConfiguration whose caBundle is kept (rotate mode)")
-	fs.StringVar(&f.ServiceName, "service", c.ServiceName, "the webhook's Service name")
-	fs.IntVar(&f.Port, "port", c.Port, "HTTPS port of the webhook")
-	fs.StringVar(&f.CertDir, "cert-dir", c.CertDir, "directory of tls.crt and tls.key")
-	fs.StringVar(&f.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "address of /metrics (0 disables)")
-	fs.StringVar(&f.HealthProbeBindAddress, "health-probe-bind-address", c.HealthProbeBindAddress, "address of /healthz and /readyz")
-	fs.IntVar(&f.Verbosity, "v", 0, "log verbosity")
+	c, err := load(args, env, out)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// load is Parse without Validate.
+func load(args []string, env func(string) string, out io.Writer) (Config, error) {
+	// First pass: syntax, -h and --config, with the defaults in the usage.
+	probe := Defaults(env)
+	fs, configPath := flagSet(&probe, out)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if configPath != "" {
-		b, err := os.ReadFile(configPath)
+	c := Defaults(env)
+	if *configPath != "" {
+		b, err := os.ReadFile(*configPath)
 		if err != nil {
 			return Config{}, fmt.Errorf("config file: %w", err)
 		}
 		if err := yaml.UnmarshalStrict(b, &c); err != nil {
-			return Config{}, fmt.Errorf("config file %s: %w", configPath, err)
+			return Config{}, fmt.Errorf("config file %s: %w", *configPath, err)
 		}
 	}
-	fs.Visit(func(fl *flag.Flag) {
-		switch fl.Name {
-		case "image":
-			c.Image = f.Image
-		case "system-namespaces":
-			c.SystemNamespaces = contract.SplitList(systemNS)
-		case "own-namespace":
-			c.OwnNamespace = f.OwnNamespace
-		case "lookup-failure":
-			c.LookupFailure = f.LookupFailure
-		case "lookup-timeout":
-			c.LookupTimeout.Duration = lookupTimeout
-		case "insecure-registries":
-			c.InsecureRegistries = contract.SplitList(insecure)
-		case "registry-ca-bundle":
-			c.RegistryCABundle = f.RegistryCABundle
-		case "cert-mode":
-			c.CertMode = f.CertMode
-		case "cert-secret":
-			c.CertSecretName = f.CertSecretName
-		case "webhook-config":
-			c.WebhookConfigName = f.WebhookConfigName
-		case "service":
-			c.ServiceName = f.ServiceName
-		case "port":
-			c.Port = f.Port
-		case "cert-dir":
-			c.CertDir = f.CertDir
-		case "metrics-bind-address":
-			c.MetricsBindAddress = f.MetricsBindAddress
-		case "health-probe-bind-address":
-			c.HealthProbeBindAddress = f.HealthProbeBindAddress
-		case "v":
-			c.Verbosity = f.Verbosity
-		}
-	})
-	if err := c.Validate(); err != nil {
+	// Second pass over the file's values: a flag sets its field only when
+	// it is given, so flags given win over the file and the rest keep it.
+	fs, _ = flagSet(&c, io.Discard)
+	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -253,6 +223,11 @@ func (c Config) Validate() error {
 	}
 	if c.CertDir == "" {
 		bad("certDir", "required")
+	}
+	if c.LeaderElection {
+		if msgs := validation.IsDNS1123Subdomain(c.LeaderElectionID); len(msgs) > 0 {
+			bad("leaderElectionID", "%q (needed with leaderElection): %s", c.LeaderElectionID, strings.Join(msgs, "; "))
+		}
 	}
 	if c.Verbosity < 0 {
 		bad("verbosity", "%d: want 0 or more", c.Verbosity)

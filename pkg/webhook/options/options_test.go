@@ -6,9 +6,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/graceful-dev/graceful/pkg/contract"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -106,5 +113,110 @@ func TestHelp(t *testing.T) {
 	_, err := Parse([]string{"-h"}, podNS, &b)
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(b.String(), "-lookup-failure") {
 		t.Errorf("err %v, usage %q", err, b.String())
+	}
+}
+
+func TestNewOptionsDefaults(t *testing.T) {
+	c, err := Parse([]string{"--image", "x"}, podNS, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.MetricsSecure || c.EnableHTTP2 || c.LeaderElection || c.LeaderElectionID != "graceful-webhook" {
+		t.Errorf("metricsSecure %v enableHTTP2 %v leaderElection %v leaderElectionID %q: want true, false, false, graceful-webhook",
+			c.MetricsSecure, c.EnableHTTP2, c.LeaderElection, c.LeaderElectionID)
+	}
+	c, err = Parse([]string{"--image", "x", "--metrics-secure=false", "--enable-http2", "--leader-elect", "--leader-election-id", "g-1"}, podNS, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsSecure || !c.EnableHTTP2 || !c.LeaderElection || c.LeaderElectionID != "g-1" {
+		t.Errorf("flags not applied: %+v", c)
+	}
+	if _, err := Parse([]string{"--image", "x", "--leader-elect", "--leader-election-id", "Not_A_Name"}, podNS, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), `leaderElectionID: "Not_A_Name"`) {
+		t.Errorf("bad lease name: %v", err)
+	}
+}
+
+// Every flag sets the field whose YAML name its tag declares, the file
+// sets it when the flag is not given, and a flag given wins over the file.
+func TestEveryFlagOverTheFile(t *testing.T) {
+	var probe Config
+	n := 0
+	for _, f := range fields(&probe) {
+		if f.flag == "" {
+			continue
+		}
+		n++
+		t.Run(f.flag, func(t *testing.T) {
+			fromFile, fromFlag, yamlValue := samples(t, f)
+			path := writeFile(t, f.name+": "+yamlValue+"\n")
+			get := func(args ...string) string {
+				t.Helper()
+				c, err := load(args, podNS, io.Discard)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fs, _ := flagSet(&c, io.Discard)
+				return fs.Lookup(f.flag).Value.String()
+			}
+			if got := get("--config", path); got != fromFile {
+				t.Errorf("file alone: %q, want %q", got, fromFile)
+			}
+			if got := get("--config", path, "--"+f.flag+"="+fromFlag); got != fromFlag {
+				t.Errorf("file and flag: %q, want the flag's %q", got, fromFlag)
+			}
+			if got := get("--" + f.flag + "=" + fromFlag); got != fromFlag {
+				t.Errorf("flag alone: %q, want %q", got, fromFlag)
+			}
+		})
+	}
+	if n < 20 {
+		t.Errorf("%d flags, want at least 20", n)
+	}
+}
+
+// samples are two values of f's kind, each unlike the default, and the
+// first in YAML.
+func samples(t *testing.T, f field) (fromFile, fromFlag, yamlValue string) {
+	switch f.ptr.(type) {
+	case *string:
+		return "from-file", "from-flag", `"from-file"`
+	case *[]string:
+		return "a,b", "c", "[a, b]"
+	case *int:
+		return "7", "8", "7"
+	case *metav1.Duration:
+		return "1.5s", "2.5s", "1.5s"
+	case *bool:
+		// The file flips the default; the flag sets it back.
+		d, _ := strconv.ParseBool(f.def)
+		return strconv.FormatBool(!d), strconv.FormatBool(d), strconv.FormatBool(!d)
+	}
+	t.Fatalf("no samples for %T", f.ptr)
+	return
+}
+
+func TestHelpShowsEveryFlag(t *testing.T) {
+	var b strings.Builder
+	if _, err := Parse([]string{"-h"}, podNS, &b); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	var probe Config
+	for _, f := range fields(&probe) {
+		if f.flag != "" && !regexp.MustCompile(`(?m)^  -`+regexp.QuoteMeta(f.flag)+`\b`).MatchString(b.String()) {
+			t.Errorf("usage lacks -%s:\n%s", f.flag, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), `(default 3s)`) || !strings.Contains(b.String(), `(default "skip-container")`) {
+		t.Errorf("usage shows no defaults:\n%s", b.String())
+	}
+}
+
+// The default system namespaces are contract.SystemNamespaces, which
+// offline inject uses too: the struct tag may not drift from it.
+func TestSystemNamespacesDefault(t *testing.T) {
+	if got, want := Defaults(func(string) string { return "" }).SystemNamespaces, contract.SystemNamespaces(); !slices.Equal(got, want) {
+		t.Errorf("default system namespaces %q, want contract.SystemNamespaces() %q", got, want)
 	}
 }

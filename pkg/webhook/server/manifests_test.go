@@ -1,16 +1,13 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -22,8 +19,10 @@ import (
 // in a real API server, and parses the shipped config file with the
 // server's own strict parser.
 func TestManifests(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	root, err := envtestenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		t.Fatal(err)
@@ -39,39 +38,24 @@ func TestManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, f := range []string{"manager/namespace.yaml", "rbac/rbac.yaml", "manager/manager.yaml", "webhook/service.yaml", "webhook/manifests.yaml"} {
-		b, err := os.ReadFile(filepath.Join(root, "config", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err == io.EOF {
-				break
-			} else if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if len(u.Object) == 0 {
+	for _, f := range []string{"manager/namespace.yaml", "rbac/role.yaml", "rbac/rbac.yaml", "rbac/metrics_reader_role.yaml",
+		"manager/manager.yaml", "webhook/service.yaml", "webhook/manifests.yaml"} {
+		for _, u := range createAll(context.Background(), t, c, root, filepath.Join("config", f)) {
+			n++
+			if u.GetKind() != "ConfigMap" {
 				continue
 			}
-			if err := c.Create(context.Background(), &u); err != nil {
-				t.Errorf("%s: %s %s: %v", f, u.GetKind(), u.GetName(), err)
+			data, _, _ := unstructured.NestedStringMap(u.Object, "data")
+			p := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(p, []byte(data["config.yaml"]), 0o600); err != nil {
+				t.Fatal(err)
 			}
-			n++
-			if u.GetKind() == "ConfigMap" {
-				data, _, _ := unstructured.NestedStringMap(u.Object, "data")
-				p := filepath.Join(t.TempDir(), "config.yaml")
-				if err := os.WriteFile(p, []byte(data["config.yaml"]), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := options.Parse([]string{"--config", p}, func(string) string { return "graceful-system" }, io.Discard); err != nil {
-					t.Errorf("shipped config.yaml: %v", err)
-				}
+			if _, err := options.Parse([]string{"--config", p}, func(string) string { return "graceful-system" }, io.Discard); err != nil {
+				t.Errorf("shipped config.yaml: %v", err)
 			}
 		}
 	}
-	if n < 9 {
-		t.Errorf("created %d objects, want at least 9", n)
+	if n < 11 {
+		t.Errorf("created %d objects, want at least 11", n)
 	}
 }

@@ -1,17 +1,16 @@
 // Package server wires `graceful-webhook serve`: a controller-runtime
-// manager holding the admission handler (pkg/webhook/admit) at
-// /mutate-v1-pod, the caches of Namespaces and ShutdownPolicies it reads,
-// the ShutdownPolicy status controller, the serving certificate
-// (pkg/webhook/certs), /healthz and /readyz (ready only with a valid
-// certificate, synced caches and a started webhook server) and the
-// Prometheus metrics.
+// manager holding the admission handler (pkg/webhook/admit) at /mutate-v1-pod,
+// the caches of Namespaces and ShutdownPolicies it reads, the
+// ShutdownPolicy status controller, the serving certificate (pkg/webhook/certs),
+// /healthz and /readyz (ready only with a valid certificate, synced caches
+// and a started webhook server) and the Prometheus metrics (HTTPS for
+// callers the API server authenticates and authorizes, unless
+// metricsSecure is off). HTTP/2 is off on the webhook and metrics servers
+// unless enableHTTP2. With leaderElection the replicas elect a leader
+// (a Lease in the own namespace) that alone rotates the certificate and
+// writes policy status; every replica serves admission.
 //
-// RBAC the process needs: get/list/watch namespaces and shutdownpolicies;
-// update shutdownpolicies/status; get secrets and serviceaccounts in every
-// namespace whose pods are injected (the pods' pull secrets, read only when
-// a lookup misses the cache); create events (events.k8s.io); in rotate
-// mode also get/list/watch/create/update its cert Secret in its own
-// namespace and get/list/watch/update its MutatingWebhookConfiguration.
+// The RBAC the process needs is in rbac.go's markers.
 package server
 
 import (
@@ -31,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -78,19 +78,35 @@ func New(ctx context.Context, restCfg *rest.Config, cfg options.Config, o Option
 	}
 
 	s := &Server{}
+	serving := []func(*tls.Config){func(c *tls.Config) {
+		// The certificate may not exist at start (rotate mode
+		// writes it later); load it per handshake.
+		c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return s.Certs.GetCertificate(h) }
+	}}
+	metricsOpts := metricsserver.Options{BindAddress: cfg.MetricsBindAddress, SecureServing: cfg.MetricsSecure}
+	if !cfg.EnableHTTP2 {
+		serving = append(serving, http1Only)
+		metricsOpts.TLSOpts = append(metricsOpts.TLSOpts, http1Only)
+	}
+	if cfg.MetricsSecure {
+		// TokenReview and SubjectAccessReview against the API server: the
+		// caller needs get on the non-resource URL /metrics.
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 log,
-		Metrics:                metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
+		Metrics:                metricsOpts,
 		HealthProbeBindAddress: cfg.HealthProbeBindAddress,
 		WebhookServer: webhook.NewServer(webhook.Options{
-			Host: o.Host, Port: cfg.Port, CertDir: cfg.CertDir,
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-				// The certificate may not exist at start (rotate mode
-				// writes it later); load it per handshake.
-				c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return s.Certs.GetCertificate(h) }
-			}},
+			Host: o.Host, Port: cfg.Port, CertDir: cfg.CertDir, TLSOpts: serving,
 		}),
+		LeaderElection:          cfg.LeaderElection,
+		LeaderElectionID:        cfg.LeaderElectionID,
+		LeaderElectionNamespace: cfg.OwnNamespace,
+		// A replica that stops (rollout, drain) hands the Lease over at
+		// once instead of leaving it to expire.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
@@ -171,3 +187,9 @@ func New(ctx context.Context, restCfg *rest.Config, cfg options.Config, o Option
 func (s *Server) Start(ctx context.Context) error { return s.Manager.Start(ctx) }
 
 func ptrTrue() *bool { t := true; return &t }
+
+// http1Only keeps a TLS server from negotiating HTTP/2 (ALPN offers
+// http/1.1 alone), as the kubebuilder scaffold does: HTTP/2 stream handling
+// has had denial-of-service flaws (Rapid Reset, CVE-2023-44487 and
+// CVE-2023-39325) and the API server and Prometheus need only HTTP/1.1.
+func http1Only(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
