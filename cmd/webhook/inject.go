@@ -68,7 +68,7 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ExcludedNamespaces: contract.SplitList(*exclude),
 		Resolve: func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite.ImageConfig, error) {
 			c, err := resolver.Resolve(ctx, ref, imageconfig.PlatformFor(pod), authn.DefaultKeychain)
-			return rewrite.ImageConfig{Entrypoint: c.Entrypoint, Cmd: c.Cmd}, err
+			return c.ImageConfig, err
 		},
 	}
 	if !*quiet {

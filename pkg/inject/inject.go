@@ -32,8 +32,9 @@ import (
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 )
 
-// Lookup returns the ENTRYPOINT and CMD of image ref. The caller binds it to
-// the pod (platform, registry credentials); it must be safe for concurrent use.
+// Lookup returns the config (ENTRYPOINT, CMD, STOPSIGNAL) of image ref. The
+// caller binds it to the pod (platform, registry credentials); it must be
+// safe for concurrent use.
 type Lookup func(ctx context.Context, ref string) (rewrite.ImageConfig, error)
 
 // Input is what a pod is decided and rewritten from.

@@ -98,7 +98,12 @@ type Defaults struct {
 }
 
 // ImageConfig is the part of an image's config the rewrite needs.
-type ImageConfig struct{ Entrypoint, Cmd []string }
+type ImageConfig struct {
+	Entrypoint, Cmd []string
+	// StopSignal is the image's STOPSIGNAL as written ("SIGQUIT", "3"), or
+	// empty.
+	StopSignal string
+}
 
 // Status is the value of graceful.dev/status.
 type Status struct {

@@ -273,7 +273,7 @@ func (h *Handler) lookupFor(pod *corev1.Pod) inject.Lookup {
 			res = "error"
 		}
 		metrics.LookupDuration.WithLabelValues(res).Observe(time.Since(start).Seconds())
-		return rewrite.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd}, err
+		return cfg.ImageConfig, err
 	}
 }
 
