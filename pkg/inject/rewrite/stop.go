@@ -133,9 +133,9 @@ func preStop(c *corev1.Container) (lc *corev1.Lifecycle, ok bool, warnings []str
 }
 
 // preStopURL is the URL the kubelet would GET for the hook, built as the
-// kubelet builds it (lower-case scheme, http by default; the path parsed as
-// a URL so that a query stays one), with a named port resolved against c's
-// ports. The host stays empty when the hook's is: graceful-init then uses
+// kubelet builds it (lower-case scheme, http by default; the path, "/" by
+// default, parsed as a URL so that a query stays one), with a named port
+// resolved against c's ports. The host stays empty when the hook's is: graceful-init then uses
 // the pod's IP, as the kubelet does.
 func preStopURL(g *corev1.HTTPGetAction, c *corev1.Container) (string, error) {
 	port, err := containerPort(g.Port, c)
@@ -146,9 +146,13 @@ func preStopURL(g *corev1.HTTPGetAction, c *corev1.Container) (string, error) {
 	if scheme == "" {
 		scheme = "http"
 	}
-	u, err := url.Parse(g.Path)
+	path := g.Path
+	if path == "" {
+		path = "/" // the API server's default, so pods and manifests agree
+	}
+	u, err := url.Parse(path)
 	if err != nil {
-		u = &url.URL{Path: g.Path} // the kubelet passes such a path on as it is
+		u = &url.URL{Path: path} // the kubelet passes such a path on as it is
 	}
 	u.Scheme, u.Host = scheme, net.JoinHostPort(g.Host, strconv.Itoa(port))
 	return u.String(), nil

@@ -91,7 +91,7 @@ func TestPreStopURL(t *testing.T) {
 		g    corev1.HTTPGetAction
 		want string
 	}{
-		{corev1.HTTPGetAction{Port: intstr.FromInt32(80)}, "http://:80"},
+		{corev1.HTTPGetAction{Port: intstr.FromInt32(80)}, "http://:80/"},
 		{corev1.HTTPGetAction{Port: intstr.FromString("admin"), Path: "/quit"}, "http://:9000/quit"},
 		{corev1.HTTPGetAction{Port: intstr.FromString("http"), Path: "drain?now=1", Scheme: corev1.URISchemeHTTPS}, "https://:8080/drain?now=1"},
 		{corev1.HTTPGetAction{Port: intstr.FromInt32(443), Host: "::1", Path: "/a b"}, "http://[::1]:443/a%20b"},
