@@ -36,7 +36,7 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Minute, "overall deadline for registry lookups")
 	quiet := fs.Bool("quiet", false, "do not print warnings on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: graceful-webhook inject -f FILE|- [flags]\n\nRewrites every Pod and pod template in a YAML stream as the webhook would, to stdout.\nImages without a command are looked up in their registry with the local docker config.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: graceful-webhook inject -f FILE|- [flags]\n\nRewrites every Pod and pod template in a YAML stream as the webhook would, to stdout.\nImage configs (ENTRYPOINT, STOPSIGNAL) are looked up in their registry with the local docker config,\nfor every container but those that set both a command and lifecycle.stopSignal.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -68,7 +68,7 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ExcludedNamespaces: contract.SplitList(*exclude),
 		Resolve: func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite.ImageConfig, error) {
 			c, err := resolver.Resolve(ctx, ref, imageconfig.PlatformFor(pod), authn.DefaultKeychain)
-			return rewrite.ImageConfig{Entrypoint: c.Entrypoint, Cmd: c.Cmd}, err
+			return c.ImageConfig, err
 		},
 	}
 	if !*quiet {

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -97,4 +98,66 @@ func FormatSignalMap(m map[syscall.Signal]syscall.Signal) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
+}
+
+// The stop signal. The container runtime reads lifecycle.stopSignal and the
+// image's StopSignal with moby/sys/signal's ParseSignal (containerd, and
+// CRI-O alike): a number, or a name with or without "SIG" in any case, from
+// the names above, the aliases CLD, IOT and POLL, and the realtime names
+// RTMIN, RTMIN+1 to RTMIN+15, RTMAX-14 to RTMAX-1 and RTMAX, numbered as
+// glibc numbers them (RTMIN 34, RTMAX 64). ParseStopSignal reads the same
+// forms, so that the webhook hands graceful-init the signal the runtime will
+// really send, and graceful-init reads --stop-signal with it too.
+const (
+	sigRTMIN syscall.Signal = 34
+	sigRTMAX syscall.Signal = 64
+	sigURG   syscall.Signal = 23
+)
+
+// stopSignalNames are the names the runtime knows beyond signalNumbers.
+var stopSignalNames = func() map[string]syscall.Signal {
+	m := map[string]syscall.Signal{"CLD": sigCHLD, "IOT": 6, "POLL": 29, "RTMIN": sigRTMIN, "RTMAX": sigRTMAX}
+	for n := syscall.Signal(1); n <= 15; n++ {
+		m["RTMIN+"+strconv.Itoa(int(n))] = sigRTMIN + n
+	}
+	for n := syscall.Signal(1); n <= 14; n++ {
+		m["RTMAX-"+strconv.Itoa(int(n))] = sigRTMAX - n
+	}
+	return m
+}()
+
+// ParseStopSignal reads a stop signal as the container runtime does: "3",
+// "QUIT", "SIGQUIT", "sigquit", "SIGRTMIN+3", "RTMAX-2". Unlike ParseSignal
+// it takes realtime signals and numbers up to 64, and no blanks.
+func ParseStopSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 1 || n > int(sigRTMAX) {
+			return 0, fmt.Errorf("stop signal %q: want a number 1-64", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	if sig, ok := signalNumbers[name]; ok {
+		return sig, nil
+	}
+	if sig, ok := stopSignalNames[name]; ok {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown stop signal %q: want a name such as SIGTERM, QUIT or SIGRTMIN+3, or a number 1-64", s)
+}
+
+// CheckStopSignal says why graceful-init can not take sig as the signal that
+// starts its shutdown, or nil when it can: SIGKILL and SIGSTOP can not be
+// caught, SIGCHLD drives its reaping, and SIGURG is the Go runtime's own
+// preemption signal; a sent one can not be told apart from either.
+func CheckStopSignal(sig syscall.Signal) error {
+	switch sig {
+	case sigKILL, sigSTOP:
+		return fmt.Errorf("SIG%s can not be caught", SignalName(sig))
+	case sigCHLD:
+		return errors.New("SIGCHLD is graceful-init's own: it reaps on it")
+	case sigURG:
+		return errors.New("SIGURG is the Go runtime's own: graceful-init can not tell a sent one from its own")
+	}
+	return nil
 }

@@ -85,3 +85,41 @@ func TestParseSignalMap(t *testing.T) {
 		}
 	}
 }
+
+// The forms moby/sys/signal's ParseSignal (what containerd and CRI-O stop a
+// container with) accepts, and what it refuses.
+func TestParseStopSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{
+		"SIGTERM": 15, "TERM": 15, "sigquit": 3, "Quit": 3, "3": 3, "15": 15, "64": 64, "37": 37,
+		"SIGRTMIN": 34, "RTMIN": 34, "SIGRTMIN+3": 37, "RTMIN+3": 37, "rtmin+15": 49,
+		"SIGRTMAX-2": 62, "RTMAX-14": 50, "SIGRTMAX": 64,
+		"SIGCLD": syscall.SIGCHLD, "IOT": syscall.SIGABRT, "SIGPOLL": syscall.SIGIO,
+		"SIGKILL": syscall.SIGKILL, "SIGWINCH": syscall.SIGWINCH, "SIGPWR": syscall.SIGPWR,
+	} {
+		got, err := ParseStopSignal(in)
+		if err != nil || got != want {
+			t.Errorf("ParseStopSignal(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "65", "-1", "FOO", "SIG", " TERM", "SIGRTMIN+16", "RTMAX-15", "RTMIN+0", "RTMIN+03", "SIGTERM+1", "RT"} {
+		if _, err := ParseStopSignal(in); err == nil {
+			t.Errorf("ParseStopSignal(%q) accepted, want an error", in)
+		}
+	}
+}
+
+func TestCheckStopSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG} {
+		if err := CheckStopSignal(sig); err == nil {
+			t.Errorf("CheckStopSignal(%d) = nil, want a reason", sig)
+		}
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGWINCH, 37, 64} {
+		if err := CheckStopSignal(sig); err != nil {
+			t.Errorf("CheckStopSignal(%d) = %v, want nil", sig, err)
+		}
+	}
+	if sigURG != syscall.SIGURG {
+		t.Error("sigURG does not match package syscall")
+	}
+}

@@ -12,8 +12,13 @@
 //   - Every image the rewrite needs is looked up once, all in parallel, under
 //     the caller's context (its deadline bounds them all).
 //   - A failed lookup either ends the run before the rewrite
-//     (RejectLookupFailures: Outcome LookupFailed) or leaves the containers
-//     of that image unwrapped with a warning naming the image and the error.
+//     (RejectLookupFailures: Outcome LookupFailed; a lookup needed only for
+//     the STOPSIGNAL of a container with a command fails the run too, as the
+//     stop signal would be a guess) or gives a warning naming the image and
+//     the error, and the rewrite goes on without that config: containers of
+//     that image without a command are left unwrapped, those with one are
+//     wrapped with SIGTERM as their stop signal (the rewrite's warnings say
+//     which).
 //   - Warnings come in a stable order: the decision's, the lookups' (by
 //     image), the rewrite's.
 package inject
@@ -32,8 +37,9 @@ import (
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 )
 
-// Lookup returns the ENTRYPOINT and CMD of image ref. The caller binds it to
-// the pod (platform, registry credentials); it must be safe for concurrent use.
+// Lookup returns the config (ENTRYPOINT, CMD, STOPSIGNAL) of image ref. The
+// caller binds it to the pod (platform, registry credentials); it must be
+// safe for concurrent use.
 type Lookup func(ctx context.Context, ref string) (rewrite.ImageConfig, error)
 
 // Input is what a pod is decided and rewritten from.
@@ -81,6 +87,11 @@ type LookupFailure struct {
 	Err   error
 }
 
+// Effect says what a failure that did not end the run did to the pod.
+func (f LookupFailure) Effect() string {
+	return fmt.Sprintf("image %q: config lookup failed; its containers without a command are left unwrapped, those with one are wrapped with SIGTERM as their stop signal", f.Image)
+}
+
 // Result is what a run produced.
 type Result struct {
 	Outcome  Outcome
@@ -91,6 +102,9 @@ type Result struct {
 	Warnings []string
 	// Failures are the failed lookups, sorted by image.
 	Failures []LookupFailure
+	// OwnInit are the containers left unwrapped because their entrypoint is
+	// an init that must itself be PID 1.
+	OwnInit []rewrite.OwnInit
 	// Err is the rewrite's refusal when Outcome is Refused.
 	Err error
 }
@@ -112,15 +126,15 @@ func (p *Pipeline) Run(ctx context.Context, in Input, lookup Lookup) Result {
 		return res
 	}
 	for _, f := range failures {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("graceful: containers using image %q left unwrapped: %v", f.Image, f.Err))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("graceful: %s: %v", f.Effect(), f.Err))
 	}
-	out, warnings, err := rewrite.Pod(in.Pod, p.Rewrite, defaults, images)
-	res.Warnings = append(res.Warnings, warnings...)
+	out, err := rewrite.Rewrite(in.Pod, p.Rewrite, defaults, images)
+	res.Warnings = append(res.Warnings, out.Warnings...)
 	if err != nil {
 		res.Outcome, res.Err = Refused, err
 		return res
 	}
-	res.Outcome, res.Pod = Rewritten, out
+	res.Outcome, res.Pod, res.OwnInit = Rewritten, out.Pod, out.OwnInit
 	return res
 }
 

@@ -1,5 +1,7 @@
-// Package imageconfig looks up an image's ENTRYPOINT and CMD in its registry,
-// which the pod rewrite needs for containers that set no command.
+// Package imageconfig looks up an image's ENTRYPOINT, CMD and STOPSIGNAL in
+// its registry, which the pod rewrite needs: the entrypoint for containers
+// that set no command, the stop signal for containers that set no
+// lifecycle.stopSignal.
 //
 // Contract:
 //   - Multi-platform indexes are resolved for the pod's platform
@@ -46,6 +48,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 	"github.com/graceful-dev/graceful/pkg/version"
 )
 
@@ -59,9 +62,10 @@ var (
 	ErrNoPlatform = errors.New("no matching platform")
 )
 
-// Config is the part of an image config the rewrite needs.
+// Config is the part of an image config the rewrite needs, and where it
+// came from.
 type Config struct {
-	Entrypoint, Cmd []string
+	rewrite.ImageConfig
 	// Digest of the platform image the config came from.
 	Digest string
 }
@@ -134,7 +138,7 @@ func (r *Resolver) Stats() Stats {
 	return r.stats
 }
 
-// Resolve returns the ENTRYPOINT and CMD of the image ref (a tag or digest
+// Resolve returns the ENTRYPOINT, CMD and STOPSIGNAL of the image ref (a tag or digest
 // reference, as in a container's image field) for platform, looking it up
 // with the credentials of kc (nil: anonymous). ctx bounds the registry
 // round trips.
@@ -292,7 +296,8 @@ func (r *Resolver) fetch(ctx context.Context, ref name.Reference, platform v1.Pl
 	if err != nil {
 		return Config{}, "", explain(ctx, err)
 	}
-	return Config{Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, Digest: d.String()}, desc.Digest.String(), nil
+	ic := rewrite.ImageConfig{Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, StopSignal: cf.Config.StopSignal}
+	return Config{ImageConfig: ic, Digest: d.String()}, desc.Digest.String(), nil
 }
 
 // pick chooses the image for platform from an index, or says which platforms there are.

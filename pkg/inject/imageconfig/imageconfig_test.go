@@ -28,6 +28,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 )
 
 var (
@@ -174,9 +176,9 @@ func TestResolveTagAndDigest(t *testing.T) {
 	r := New(Options{}) // 127.0.0.1 gets plain HTTP without being listed as insecure
 	ctx := context.Background()
 
-	img := image(t, v1.Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve", "--port=8080"}}, amd64)
+	img := image(t, v1.Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve", "--port=8080"}, StopSignal: "SIGQUIT"}, amd64)
 	push(t, reg.host+"/team/app:1", img)
-	want := Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve", "--port=8080"}, Digest: digest(t, img)}
+	want := Config{ImageConfig: rewrite.ImageConfig{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve", "--port=8080"}, StopSignal: "SIGQUIT"}, Digest: digest(t, img)}
 
 	c, err := r.Resolve(ctx, reg.host+"/team/app:1", amd64, nil)
 	if err != nil || !reflect.DeepEqual(c, want) {
@@ -195,7 +197,7 @@ func TestResolveTagAndDigest(t *testing.T) {
 	bare := image(t, v1.Config{}, amd64)
 	push(t, reg.host+"/bare:1", bare)
 	c, err = r.Resolve(ctx, reg.host+"/bare:1", amd64, nil)
-	if err != nil || c.Entrypoint != nil || c.Cmd != nil || c.Digest != digest(t, bare) {
+	if err != nil || c.Entrypoint != nil || c.Cmd != nil || c.StopSignal != "" || c.Digest != digest(t, bare) {
 		t.Errorf("bare image: %+v, %v", c, err)
 	}
 }
@@ -209,9 +211,9 @@ func TestResolveIndex(t *testing.T) {
 		p    v1.Platform
 		want Config
 	}{
-		{amd64, Config{Entrypoint: []string{"/amd64"}, Digest: digest(t, amdImg)}},
-		{arm64, Config{Entrypoint: []string{"/arm64"}, Digest: digest(t, armImg)}},
-		{v1.Platform{OS: "linux", Architecture: "arm64", Variant: ""}, Config{Entrypoint: []string{"/arm64"}, Digest: digest(t, armImg)}},
+		{amd64, Config{ImageConfig: rewrite.ImageConfig{Entrypoint: []string{"/amd64"}}, Digest: digest(t, amdImg)}},
+		{arm64, Config{ImageConfig: rewrite.ImageConfig{Entrypoint: []string{"/arm64"}}, Digest: digest(t, armImg)}},
+		{v1.Platform{OS: "linux", Architecture: "arm64", Variant: ""}, Config{ImageConfig: rewrite.ImageConfig{Entrypoint: []string{"/arm64"}}, Digest: digest(t, armImg)}},
 	} {
 		c, err := r.Resolve(ctx, reg.host+"/multi:1", tc.p, nil)
 		if err != nil || !reflect.DeepEqual(c, tc.want) {

@@ -37,7 +37,8 @@ import (
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 )
 
-// ResolveFunc returns the ENTRYPOINT and CMD of image ref for the pod's platform.
+// ResolveFunc returns the config (ENTRYPOINT, CMD, STOPSIGNAL) of image ref
+// for the pod's platform.
 type ResolveFunc func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite.ImageConfig, error)
 
 // Injector rewrites manifests. The zero value is not usable: Config.Image and
@@ -54,7 +55,8 @@ type Injector struct {
 	Policies []v1alpha1.ShutdownPolicy
 	// ExcludedNamespaces are never injected.
 	ExcludedNamespaces []string
-	// Resolve looks up image configs for containers without a command.
+	// Resolve looks up the image configs the rewrite needs
+	// (rewrite.Targets).
 	Resolve ResolveFunc
 	// Warn receives one line for every skip or bad setting; may be nil.
 	Warn func(string)

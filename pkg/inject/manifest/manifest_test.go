@@ -24,7 +24,8 @@ import (
 )
 
 // serveRegistry starts a real registry on loopback holding REGISTRY/app:1
-// (ENTRYPOINT /bin/app, CMD --serve) and returns its host:port.
+// (ENTRYPOINT /bin/app, CMD --serve, STOPSIGNAL SIGQUIT) and returns its
+// host:port.
 func serveRegistry(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.Logger(nopLogger())))
@@ -34,7 +35,7 @@ func serveRegistry(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err = mutate.Config(img, v1.Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve"}})
+	img, err = mutate.Config(img, v1.Config{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve"}, StopSignal: "SIGQUIT"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func newInjector(t *testing.T, host string) (*Injector, *[]string) {
 		ExcludedNamespaces: []string{"kube-system"},
 		Resolve: func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite.ImageConfig, error) {
 			c, err := resolver.Resolve(ctx, ref, imageconfig.PlatformFor(pod), authn.NewMultiKeychain())
-			return rewrite.ImageConfig{Entrypoint: c.Entrypoint, Cmd: c.Cmd}, err
+			return c.ImageConfig, err
 		},
 		Warn: func(s string) { warnings = append(warnings, s) },
 	}, &warnings
@@ -110,12 +111,12 @@ func TestInjectStream(t *testing.T) {
 
 	dep := podSpecAt(t, ds[1], "spec", "template")
 	app, logger := dep.Containers[0], dep.Containers[1]
-	wantApp := []string{contract.InitPath, "--grace-period=20s", "--", "/bin/app"}
+	wantApp := []string{contract.InitPath, "--grace-period=20s", "--stop-signal=QUIT", "--termination-log=/dev/termination-log", "--", "/bin/app"}
 	if strings.Join(app.Command, " ") != strings.Join(wantApp, " ") || strings.Join(app.Args, " ") != "--serve" {
-		t.Errorf("deployment app: command %q args %q; want %q args [--serve] (image ENTRYPOINT+CMD from the registry)", app.Command, app.Args, wantApp)
+		t.Errorf("deployment app: command %q args %q; want %q args [--serve] (image ENTRYPOINT, CMD and STOPSIGNAL from the registry)", app.Command, app.Args, wantApp)
 	}
-	if logger.Command[0] != contract.InitPath || logger.Command[len(logger.Command)-2] != "/bin/logger" {
-		t.Errorf("deployment logger not wrapped around its own command: %q", logger.Command)
+	if logger.Command[0] != contract.InitPath || logger.Command[len(logger.Command)-2] != "/bin/logger" || !contains(logger.Command, "--stop-signal=QUIT") {
+		t.Errorf("deployment logger not wrapped around its own command with the image's stop signal: %q", logger.Command)
 	}
 	if len(dep.InitContainers) == 0 || dep.InitContainers[0].Name != contract.InstallContainerName {
 		t.Errorf("deployment: install container missing or not first: %+v", dep.InitContainers)
@@ -200,6 +201,14 @@ func TestInjectErrorsWriteNothing(t *testing.T) {
 				"spec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}, annotations: {graceful.dev/inject: \"true\"}}\n" +
 				"    spec:\n      containers: [{name: app, image: " + host + "/missing:1}]\n",
 			wantErr: []string{"document 1", "Deployment web", host + "/missing:1"},
+		},
+		{
+			// The container sets a command, but the image's STOPSIGNAL is
+			// needed, and offline inject does not guess it.
+			name: "unknown image of a container with a command",
+			input: "apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {graceful.dev/inject: \"true\"}}\n" +
+				"spec:\n  containers: [{name: app, image: " + host + "/missing:2, command: [/app]}]\n",
+			wantErr: []string{"document 0", "Pod p", host + "/missing:2"},
 		},
 		{
 			name:    "workload without template",

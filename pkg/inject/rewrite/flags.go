@@ -28,9 +28,11 @@ func gracePeriod(pod *corev1.Pod) time.Duration {
 	return time.Duration(max(g, minGracePeriodSeconds)) * time.Second
 }
 
-// initFlags returns graceful-init's command up to and including "--", and
-// warnings about annotations and defaults it had to ignore.
-func initFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) {
+// podFlags returns the start of graceful-init's command that is the same for
+// every container of the pod (the init's path, then --grace-period,
+// --drain-delay, --signal-map and --kill), and warnings about annotations
+// and defaults it had to ignore. containerFlags adds the rest.
+func podFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) {
 	grace := gracePeriod(pod)
 	flags = []string{contract.InitPath, fmt.Sprintf("%s=%ds", contract.FlagGracePeriod, int64(grace/time.Second))}
 
@@ -78,5 +80,13 @@ func initFlags(pod *corev1.Pod, d Defaults) (flags []string, warnings []string) 
 	if signalMap != "" {
 		flags = append(flags, contract.FlagSignalMap+"="+signalMap)
 	}
-	return append(flags, contract.EndOfFlags), warnings
+
+	switch raw, ok := pod.Annotations[contract.AnnotationKill]; {
+	case !ok || raw == contract.InjectTrue:
+	case raw == contract.InjectFalse:
+		flags = append(flags, contract.FlagKill+"=false")
+	default:
+		warnings = append(warnings, fmt.Sprintf("%s: %q is not \"true\" or \"false\"; ignored, graceful-init kills what is left at the deadline", contract.AnnotationKill, raw))
+	}
+	return flags, warnings
 }

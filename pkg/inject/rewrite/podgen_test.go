@@ -3,11 +3,13 @@ package rewrite
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
 )
@@ -17,9 +19,12 @@ import (
 // names unique across all containers, every combination of command and args,
 // image configs with and without ENTRYPOINT/CMD, shell forms and "$" strings,
 // native sidecars and plain init containers, pod- and container-level
-// security contexts, volumes and mounts, probes, lifecycle hooks, resources,
+// security contexts, volumes and mounts, probes, preStop hooks of every kind,
+// stop signals from lifecycle.stopSignal and from the image (some the
+// runtime can not read, some graceful-init can not act on), termination
+// message settings, resources,
 // hostPID or shareProcessNamespace, grace periods including 0, and graceful
-// annotations both valid and invalid. Some images are missing from the map,
+// annotations both valid and invalid (graceful.dev/kill included). Some images are missing from the map,
 // so some containers are skipped with a warning.
 //
 // The namespace is left empty for the caller to set. The pod never has
@@ -74,6 +79,12 @@ func (g *podGen) imageConfig() ImageConfig {
 		ic.Entrypoint = []string{"/app", "$(NOT_EXPANDED)", "$$"}
 	case 5:
 		// neither: only wrappable when the container sets args or command
+	}
+	if g.chance(0.02) {
+		ic.Entrypoint = []string{"/init"} // s6-overlay: never wrapped
+	}
+	if g.chance(0.3) {
+		ic.StopSignal = g.pick([]string{"SIGQUIT", "3", "SIGRTMIN+3", "sigint", "SIGTERM", "SIGFOO", "SIGKILL"})
 	}
 	return ic
 }
@@ -172,13 +183,25 @@ func (g *podGen) container(role string, volumes []string) corev1.Container {
 	}
 	if role != "init" && g.chance(0.4) {
 		g.ports++
-		c.Ports = []corev1.ContainerPort{{ContainerPort: 8000 + g.ports, Protocol: corev1.ProtocolTCP}}
+		c.Ports = []corev1.ContainerPort{{Name: fmt.Sprintf("p%d", g.ports), ContainerPort: 8000 + g.ports, Protocol: corev1.ProtocolTCP}}
 	}
 	if role == "main" && g.chance(0.3) {
 		c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/ready"}}}, PeriodSeconds: 5}
 	}
-	if role != "init" && g.chance(0.3) {
-		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "sleep 2"}}}}
+	if role != "init" && g.chance(0.5) {
+		c.Lifecycle = &corev1.Lifecycle{PreStop: g.preStop(c.Ports)}
+	}
+	if role != "init" && g.chance(0.2) {
+		if c.Lifecycle == nil {
+			c.Lifecycle = &corev1.Lifecycle{}
+		}
+		c.Lifecycle.StopSignal = new(corev1.Signal(g.pick([]string{"SIGQUIT", "SIGTERM", "SIGINT", "SIGRTMIN+3", "SIGKILL"})))
+	}
+	if g.chance(0.2) {
+		c.TerminationMessagePath = "/tmp/" + c.Name + ".msg"
+	}
+	if g.chance(0.2) {
+		c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
 	}
 	if role == "sidecar" {
 		c.RestartPolicy = new(corev1.ContainerRestartPolicyAlways)
@@ -193,6 +216,29 @@ func (g *podGen) container(role string, volumes []string) corev1.Container {
 		c.Stdin, c.TTY = true, true
 	}
 	return c
+}
+
+// preStop returns a hook of every kind: exec, sleep, httpGet by number or
+// by name (of ports, or of no port), and the tcpSocket the kubelet fails.
+func (g *podGen) preStop(ports []corev1.ContainerPort) *corev1.LifecycleHandler {
+	switch g.r.IntN(6) {
+	case 0:
+		return &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "sleep 2"}}}
+	case 1:
+		return &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: int64(g.r.IntN(10))}}
+	case 2:
+		return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromInt32(int32(1 + g.r.IntN(65535))), Path: "/quit"}}
+	case 3:
+		name := "nowhere"
+		if len(ports) > 0 && g.chance(0.8) {
+			name = ports[0].Name
+		}
+		return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromString(name), Scheme: corev1.URISchemeHTTPS,
+			HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Stop", Value: "now"}}}}
+	case 4:
+		return &corev1.LifecycleHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}
+	}
+	return nil // the lifecycle without a hook
 }
 
 func (g *podGen) volumes() ([]corev1.Volume, []string) {
@@ -241,6 +287,11 @@ func (g *podGen) pod() *corev1.Pod {
 	for range 1 + g.r.IntN(4) {
 		p.Spec.Containers = append(p.Spec.Containers, g.container("main", volNames))
 	}
+	for _, c := range append(slices.Clone(p.Spec.InitContainers), p.Spec.Containers...) {
+		if c.Lifecycle != nil && c.Lifecycle.StopSignal != nil {
+			p.Spec.OS = &corev1.PodOS{Name: corev1.Linux} // lifecycle.stopSignal wants it
+		}
+	}
 
 	switch g.r.IntN(5) {
 	case 0:
@@ -249,6 +300,12 @@ func (g *podGen) pod() *corev1.Pod {
 		p.Spec.TerminationGracePeriodSeconds = new(int64(1 + g.r.IntN(120)))
 	case 2:
 		p.Spec.TerminationGracePeriodSeconds = new(int64(30))
+	}
+	for _, c := range append(slices.Clone(p.Spec.InitContainers), p.Spec.Containers...) {
+		// A preStop sleep may not outlast the grace period.
+		if grace := p.Spec.TerminationGracePeriodSeconds; grace != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+			c.Lifecycle.PreStop.Sleep.Seconds = min(c.Lifecycle.PreStop.Sleep.Seconds, *grace)
+		}
 	}
 	switch g.r.IntN(5) { // never both: the API server refuses that
 	case 0:
@@ -292,6 +349,9 @@ func (g *podGen) pod() *corev1.Pod {
 	}
 	if g.chance(0.2) {
 		ann[contract.AnnotationInject] = contract.InjectTrue
+	}
+	if g.chance(0.2) {
+		ann[contract.AnnotationKill] = g.pick([]string{"false", "true", "no"})
 	}
 	if len(ann) > 0 {
 		p.Annotations = ann

@@ -6,10 +6,12 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/init/flags"
@@ -94,10 +96,11 @@ func TestRandomPods(t *testing.T) {
 		for _, ref := range refs {
 			found := false
 			for _, c := range append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...) {
-				found = found || c.Image == ref && len(c.Command) == 0
+				// Its ENTRYPOINT or its STOPSIGNAL is needed.
+				found = found || c.Image == ref && (len(c.Command) == 0 || c.Lifecycle == nil || c.Lifecycle.StopSignal == nil)
 			}
 			if !found {
-				t.Fatalf("seed %d: Targets asks for image %q that no target without command uses", seed, ref)
+				t.Fatalf("seed %d: Targets asks for image %q that no target without a command or a lifecycle.stopSignal uses", seed, ref)
 			}
 		}
 		wrappedNow := 0
@@ -106,6 +109,9 @@ func TestRandomPods(t *testing.T) {
 				wrappedNow++
 			}
 		})
+		// A skip reads `container "x" not wrapped` or `container "x" (image
+		// "y") not wrapped`; a warning about a wrapped container reads
+		// `container "x": ...`.
 		skipped := 0
 		for _, w := range w1 {
 			for _, n := range names {
@@ -179,8 +185,9 @@ func checkInvariants(t *testing.T, seed uint64, in, out *corev1.Pod, images map[
 		if !slices.Equal(got, want) {
 			t.Fatalf("seed %d: container %q runs %q, want %q", seed, c.Name, got, want)
 		}
+		checkStopFlags(t, seed, in, &o, c.Command[:end], images)
 		// graceful-init itself reads the flags and finds the same argv.
-		parsed, err := flags.Parse(got[1:], nil)
+		parsed, err := parseInitFlags(got[1:])
 		if err != nil {
 			t.Fatalf("seed %d: container %q: graceful-init refuses %q: %v", seed, c.Name, got, err)
 		}
@@ -190,9 +197,17 @@ func checkInvariants(t *testing.T, seed uint64, in, out *corev1.Pod, images map[
 		if want := gracePeriod(in); parsed.GracePeriod != want {
 			t.Fatalf("seed %d: container %q: graceful-init grace period %v, want %v", seed, c.Name, parsed.GracePeriod, want)
 		}
-		o.Command, o.Args, o.VolumeMounts = c.Command, c.Args, c.VolumeMounts
+		checkPreStop(t, seed, &o, &c)
+		wantEnv := o.Env
+		if isTini(got[end+1]) && !slices.ContainsFunc(o.Env, func(e corev1.EnvVar) bool { return e.Name == tiniSubreaper }) {
+			wantEnv = append(slices.Clone(o.Env), corev1.EnvVar{Name: tiniSubreaper, Value: "1"})
+		}
+		if !reflect.DeepEqual(c.Env, wantEnv) {
+			t.Fatalf("seed %d: container %q: env %v, want %v", seed, c.Name, c.Env, wantEnv)
+		}
+		o.Command, o.Args, o.VolumeMounts, o.Lifecycle, o.Env = c.Command, c.Args, c.VolumeMounts, c.Lifecycle, c.Env
 		if !reflect.DeepEqual(c, o) {
-			t.Fatalf("seed %d: container %q: more changed than command, args and mounts", seed, c.Name)
+			t.Fatalf("seed %d: container %q: more changed than command, args, mounts, the preStop hook and tini's env", seed, c.Name)
 		}
 	}
 	if !slices.Equal(wrapped, st.Containers) {
@@ -207,5 +222,105 @@ func TestRandomPodDeterministic(t *testing.T) {
 	b, bi := randomPod(rand.New(rand.NewPCG(7, 7)))
 	if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(ai, bi) {
 		t.Error("same seed, different pods")
+	}
+}
+
+// stopFlags are the flags of the stop path, which pkg/init/flags learns
+// with the init's side of it.
+var stopFlags = []string{contract.FlagStopSignal, contract.FlagTerminationLog, contract.FlagKill}
+
+// parseInitFlags is flags.Parse. While graceful-init's parser refuses the
+// stop path's flags as unknown (their init side is not in yet), it parses
+// the command without them; checkStopFlags checks their values.
+func parseInitFlags(args []string) (*flags.Config, error) {
+	parsed, err := flags.Parse(args, nil)
+	if err == nil || !slices.ContainsFunc(stopFlags, func(f string) bool { return strings.Contains(err.Error(), "unknown flag "+f) }) {
+		return parsed, err
+	}
+	rest := slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+		name, _, _ := strings.Cut(a, "=")
+		return slices.Contains(stopFlags, name)
+	})
+	return flags.Parse(rest, nil)
+}
+
+// checkStopFlags: the stop path's flags among graceful-init's (initFlags,
+// the command up to "--") are what the original container o of pod in
+// calls for, worked out here from the API's and the runtime's rules.
+func checkStopFlags(t *testing.T, seed uint64, in *corev1.Pod, o *corev1.Container, initFlags []string, images map[string]ImageConfig) {
+	t.Helper()
+	got := map[string]string{}
+	for _, f := range initFlags[1:] {
+		name, val, _ := strings.Cut(f, "=")
+		if slices.Contains(stopFlags, name) {
+			got[name] = val
+		}
+	}
+	want := map[string]string{contract.FlagTerminationLog: o.TerminationMessagePath}
+	if o.TerminationMessagePath == "" {
+		want[contract.FlagTerminationLog] = "/dev/termination-log"
+	}
+	raw := images[o.Image].StopSignal
+	if o.Lifecycle != nil && o.Lifecycle.StopSignal != nil {
+		raw = string(*o.Lifecycle.StopSignal)
+	}
+	if sig, err := contract.ParseStopSignal(raw); err == nil && sig != syscall.SIGTERM {
+		want[contract.FlagStopSignal] = contract.SignalName(sig)
+		if contract.CheckStopSignal(sig) != nil {
+			t.Fatalf("seed %d: container %q wrapped with the stop signal %s", seed, o.Name, raw)
+		}
+	}
+	if in.Annotations[contract.AnnotationKill] == "false" {
+		want[contract.FlagKill] = "false"
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("seed %d: container %q: stop path flags %v, want %v", seed, o.Name, got, want)
+	}
+}
+
+// checkPreStop: the wrapped container c's preStop hook runs graceful-init
+// prestop and then what o's did, or is o's own where it can not move into
+// the container.
+func checkPreStop(t *testing.T, seed uint64, o, c *corev1.Container) {
+	t.Helper()
+	var h *corev1.LifecycleHandler
+	if o.Lifecycle != nil {
+		h = o.Lifecycle.PreStop
+	}
+	var got []string
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil {
+		got = c.Lifecycle.PreStop.Exec.Command
+	}
+	head := []string{contract.InitPath, contract.SubcommandPreStop}
+	kept := c.Lifecycle != nil && reflect.DeepEqual(c.Lifecycle.PreStop, h)
+	switch {
+	case h == nil:
+		if !slices.Equal(got, head) {
+			t.Fatalf("seed %d: container %q: preStop %q, want %q", seed, o.Name, got, head)
+		}
+	case h.TCPSocket != nil:
+		if !kept {
+			t.Fatalf("seed %d: container %q: the tcpSocket hook changed", seed, o.Name)
+		}
+	case h.HTTPGet != nil && h.HTTPGet.Port.Type == intstr.String && !slices.ContainsFunc(o.Ports, func(p corev1.ContainerPort) bool { return p.Name == h.HTTPGet.Port.StrVal }):
+		if !kept {
+			t.Fatalf("seed %d: container %q: the hook on an unknown port changed", seed, o.Name)
+		}
+	case h.HTTPGet != nil:
+		if len(got) < 3 || !slices.Equal(got[:2], head) || !strings.HasPrefix(got[2], contract.FlagPreStopGet+"="+strings.ToLower(string(h.HTTPGet.Scheme))) ||
+			len(got) != 3+len(h.HTTPGet.HTTPHeaders) {
+			t.Fatalf("seed %d: container %q: preStop %q for %+v", seed, o.Name, got, h.HTTPGet)
+		}
+	case h.Sleep != nil:
+		if want := append(head, fmt.Sprintf("%s=%ds", contract.FlagPreStopSleep, h.Sleep.Seconds)); !slices.Equal(got, want) {
+			t.Fatalf("seed %d: container %q: preStop %q, want %q", seed, o.Name, got, want)
+		}
+	case h.Exec != nil:
+		if want := append(append(head, contract.EndOfFlags), h.Exec.Command...); !slices.Equal(got, want) {
+			t.Fatalf("seed %d: container %q: preStop %q, want %q", seed, o.Name, got, want)
+		}
+	}
+	if o.Lifecycle != nil && (c.Lifecycle == nil || !reflect.DeepEqual(c.Lifecycle.PostStart, o.Lifecycle.PostStart) || c.Lifecycle.StopSignal != o.Lifecycle.StopSignal && *c.Lifecycle.StopSignal != *o.Lifecycle.StopSignal) {
+		t.Fatalf("seed %d: container %q: the lifecycle's postStart or stopSignal changed", seed, o.Name)
 	}
 }

@@ -20,8 +20,9 @@
 //     every wrapped container in pod order (native sidecars first).
 //   - Each wrapped container mounts the volume read-only at /graceful/bin and
 //     runs [/graceful/bin/graceful-init, --grace-period=Ns, (--drain-delay=D),
-//     (--signal-map=M), --, ENTRYPOINT...] with args as Kubernetes would have
-//     used them. The argv follows Kubernetes' rules exactly: command set → it
+//     (--signal-map=M), (--kill=false), (--stop-signal=S),
+//     --termination-log=PATH, --, ENTRYPOINT...] with args as Kubernetes
+//     would have used them. The argv follows Kubernetes' rules exactly: command set → it
 //     replaces the image ENTRYPOINT and args replace CMD; only args → image
 //     ENTRYPOINT + args; neither → image ENTRYPOINT + CMD. Strings taken from
 //     the image config are escaped for $(VAR) expansion (which Kubernetes
@@ -42,17 +43,45 @@
 //     (contract.FormatSignalMap). A drain delay longer than graceful-init
 //     will honour (half its shutdown budget) is still written, with a warning
 //     saying it will be capped: the init caps it and logs that at runtime.
-//   - A container without a command needs its image config in images, keyed
-//     by the image reference as written in the pod; when it is missing, or the
-//     image has neither ENTRYPOINT nor CMD (and the container no args), the
-//     container is left alone with a warning naming it and the image. The
+//   - --kill=false comes from graceful.dev/kill "false"; "true" is the
+//     default and no flag; any other value is ignored with a warning.
+//   - --stop-signal is the signal the runtime will stop the container with,
+//     when it is not SIGTERM: lifecycle.stopSignal, else the image's
+//     STOPSIGNAL, else SIGTERM, read as the runtime reads them
+//     (contract.ParseStopSignal) and written as the short name, or the
+//     number for realtime signals. A value that does not parse is a warning
+//     and SIGTERM. A container whose stop signal graceful-init can not act
+//     on (SIGKILL, SIGSTOP, SIGCHLD, SIGURG: contract.CheckStopSignal) is
+//     left alone with a warning.
+//   - --termination-log is the container's terminationMessagePath
+//     (/dev/termination-log when unset); with FallbackToLogsOnError a
+//     warning says that graceful-init's report takes the log's place.
+//   - The preStop hook becomes [init, prestop, ...] doing what the hook did
+//     (none; exec: "--" and its command; sleep: --sleep=Ns; httpGet:
+//     --http-get=URL and a --header per header, a named port resolved). A
+//     hook that already runs graceful-init stays; a tcpSocket hook, and an
+//     httpGet whose port names no port of the container, stay with a
+//     warning. postStart and lifecycle.stopSignal are kept.
+//   - A container needs its image config in images (keyed by the image
+//     reference as written in the pod) when it sets no command (for the
+//     ENTRYPOINT) or no lifecycle.stopSignal (for the STOPSIGNAL). When it is
+//     missing, a container without a command, like one whose image has
+//     neither ENTRYPOINT nor CMD (and the container no args), is left alone
+//     with a warning naming it and the image; a container with a command is
+//     wrapped with SIGTERM as its stop signal, and a warning says so. The
 //     rewrite never guesses an entrypoint.
+//   - A container whose argv[0] is an init that must itself be PID 1
+//     (s6-overlay's /init, /sbin/init, systemd) is left alone with a warning
+//     and listed in Result.OwnInit. A tini entrypoint gets TINI_SUBREAPER=1
+//     unless the container sets the variable, so that tini runs as a
+//     subreaper instead of warning that it is not PID 1; dumb-init needs
+//     nothing.
 //   - hostPID and shareProcessNamespace pods need nothing extra: graceful-init
 //     is then not PID 1 and makes itself a subreaper. A pod-level
 //     securityContext does not reach the install container, which sets every
 //     field it depends on itself.
 //   - Idempotent: a container whose command starts with the init path is
-//     already wrapped and is never wrapped twice; a rewritten pod passed in
+//     already wrapped and is never touched again (its hook and env neither); a rewritten pod passed in
 //     again comes back equal. Containers added after the first rewrite are
 //     wrapped and the status annotation is rewritten to list all wrapped
 //     containers. A second pass returns no warning the first did not.
@@ -98,7 +127,12 @@ type Defaults struct {
 }
 
 // ImageConfig is the part of an image's config the rewrite needs.
-type ImageConfig struct{ Entrypoint, Cmd []string }
+type ImageConfig struct {
+	Entrypoint, Cmd []string
+	// StopSignal is the image's STOPSIGNAL as written ("SIGQUIT", "3"), or
+	// empty.
+	StopSignal string
+}
 
 // Status is the value of graceful.dev/status.
 type Status struct {
@@ -153,9 +187,10 @@ func (c Config) resources() corev1.ResourceRequirements {
 
 // Targets reports which containers Pod would wrap now (in pod order; those
 // already wrapped are not listed) and the image references, deduplicated, of
-// those that set no command and so need an ImageConfig. Its warnings are
-// about the container selection; Pod returns them again, so a caller that
-// calls both reports Pod's warnings only. Pure.
+// those that need an ImageConfig: for the ENTRYPOINT when they set no
+// command, for the STOPSIGNAL when they set no lifecycle.stopSignal. Its
+// warnings are about the container selection; Pod returns them again, so a
+// caller that calls both reports Pod's warnings only. Pure.
 func Targets(pod *corev1.Pod, d Defaults) (names []string, needImages []string, warnings []string) {
 	if pod == nil {
 		return nil, nil, nil
@@ -163,49 +198,70 @@ func Targets(pod *corev1.Pod, d Defaults) (names []string, needImages []string, 
 	sel := selectContainers(pod, d)
 	for _, t := range sel.targets {
 		names = append(names, t.c.Name)
-		if len(t.c.Command) == 0 && !slices.Contains(needImages, t.c.Image) {
+		if needsImage(t.c) && !slices.Contains(needImages, t.c.Image) {
 			needImages = append(needImages, t.c.Image)
 		}
 	}
 	return names, needImages, sel.warnings
 }
 
-// Pod returns a rewritten deep copy; never mutates its input. images is keyed
-// by the container's image reference as written in the pod.
+// Result is what Rewrite returns.
+type Result struct {
+	// Pod is the rewritten deep copy; equal to the input when nothing was
+	// wrapped.
+	Pod *corev1.Pod
+	// Warnings are every skip and bad setting, in pod order.
+	Warnings []string
+	// OwnInit are the containers left unwrapped because their entrypoint is
+	// an init that must itself be PID 1 (also among the warnings).
+	OwnInit []OwnInit
+}
+
+// Pod is Rewrite for callers that need only the pod and the warnings.
 func Pod(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageConfig) (*corev1.Pod, []string, error) {
+	res, err := Rewrite(pod, cfg, d, images)
+	return res.Pod, res.Warnings, err
+}
+
+// Rewrite returns a rewritten deep copy of pod (see the package contract);
+// it never mutates its input. images is keyed by the container's image
+// reference as written in the pod.
+func Rewrite(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageConfig) (Result, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+		return Result{}, err
 	}
 	if pod == nil {
-		return nil, nil, errors.New("pod is nil")
+		return Result{}, errors.New("pod is nil")
 	}
 	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
-		return nil, nil, fmt.Errorf("pod %s: spec.os.name is windows: graceful-init is a Linux program", podName(pod))
+		return Result{}, fmt.Errorf("pod %s: spec.os.name is windows: graceful-init is a Linux program", podName(pod))
 	}
 	if err := checkConflicts(pod); err != nil {
-		return nil, nil, fmt.Errorf("pod %s: %w", podName(pod), err)
+		return Result{}, fmt.Errorf("pod %s: %w", podName(pod), err)
 	}
 
 	out := pod.DeepCopy()
 	sel := selectContainers(out, d) // pointers into out: wrapping edits them in place
-	warnings := sel.warnings
+	res := Result{Pod: out, Warnings: sel.warnings}
 
 	if len(sel.targets) > 0 {
-		flags, fw := initFlags(pod, d)
-		warnings = append(warnings, fw...)
+		flags, fw := podFlags(pod, d)
+		res.Warnings = append(res.Warnings, fw...)
 		for _, t := range sel.targets {
 			var img *ImageConfig
-			if len(t.c.Command) == 0 {
-				if ic, ok := images[t.c.Image]; ok {
-					img = &ic
-				}
+			if ic, ok := images[t.c.Image]; ok {
+				img = &ic
 			}
-			cmd, args, err := wrapArgv(t.c.Command, t.c.Args, img, flags)
+			w, err := wrap(t.c, img, flags)
 			if err != nil {
-				warnings = append(warnings, fmt.Sprintf("container %q (image %q) not wrapped: %v", t.c.Name, t.c.Image, err))
+				res.Warnings = append(res.Warnings, fmt.Sprintf("container %q (image %q) not wrapped: %v", t.c.Name, t.c.Image, err))
+				var oi *ownInitError
+				if errors.As(err, &oi) {
+					res.OwnInit = append(res.OwnInit, OwnInit{Container: t.c.Name, Image: t.c.Image, Entrypoint: oi.argv0})
+				}
 				continue
 			}
-			t.c.Command, t.c.Args = cmd, args
+			res.Warnings = append(res.Warnings, w...)
 		}
 	}
 
@@ -217,14 +273,49 @@ func Pod(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageConfig)
 		}
 	})
 	if len(wrapped) == 0 {
-		warnings = append(warnings, "no container wrapped: pod left unchanged")
-		return out, warnings, nil // untouched: only a successful wrap edits out
+		res.Warnings = append(res.Warnings, "no container wrapped: pod left unchanged")
+		return res, nil // untouched: only a successful wrap edits out
 	}
 
 	ensureVolume(out)
 	ensureInstallContainer(out, cfg)
 	setStatus(out, cfg.Version, wrapped)
-	return out, warnings, nil
+	return res, nil
+}
+
+// wrap puts c under graceful-init in place: its command and args, its
+// preStop hook, and for tini its environment. pflags is podFlags' part of
+// the command; img is c's image config, nil when not known. When c can not
+// be wrapped it is left as it is and err says why; warnings are about a
+// wrapped c only.
+func wrap(c *corev1.Container, img *ImageConfig, pflags []string) (warnings []string, err error) {
+	sig, from, sw := stopSignal(c, img)
+	prefix := concat(pflags, containerFlags(c, sig))
+	cmd, args, err := wrapArgv(c.Command, c.Args, img, prefix)
+	if err != nil {
+		return nil, err
+	}
+	entry := argv0(cmd, args, len(prefix))
+	if slices.Contains(ownInits, entry) {
+		return nil, &ownInitError{argv0: entry}
+	}
+	if err := contract.CheckStopSignal(sig); err != nil {
+		return nil, fmt.Errorf("its stop signal is SIG%s (%s), and %v: %w", contract.SignalName(sig), from, err, errStopSignal)
+	}
+	warnings = append(sw, terminationLogWarning(c)...)
+	lc, hookWrapped, hw := preStop(c)
+	warnings = append(warnings, hw...)
+
+	if isTini(entry) {
+		if env, add := tiniEnv(c); add {
+			c.Env = env
+		}
+	}
+	c.Command, c.Args = cmd, args
+	if hookWrapped {
+		c.Lifecycle = lc
+	}
+	return warnings, nil
 }
 
 // podName names a pod in messages: namespace/name, or generateName*.

@@ -87,15 +87,21 @@ func TestTargets(t *testing.T) {
 				{Name: "c", Image: "registry.example/unknown:1", Command: []string{"/c"}},
 				{Name: "d", Image: "registry.example/x:1", Command: []string{contract.InitPath, "--", "/d"}},
 				{Name: "e", Image: "registry.example/e:1"},
+				{Name: "f", Image: "registry.example/signalled:1", Command: []string{"/f"}, Lifecycle: &corev1.Lifecycle{StopSignal: new(corev1.SIGQUIT)}},
+				{Name: "g", Image: "registry.example/app:1", Lifecycle: &corev1.Lifecycle{StopSignal: new(corev1.SIGQUIT)}},
 			},
 		},
 	}
+	pod.Annotations[contract.AnnotationContainers] += ",f,g"
 	names, images, warnings := Targets(pod, Defaults{})
-	if want := []string{"side", "a", "b", "c"}; !slices.Equal(names, want) {
+	if want := []string{"side", "a", "b", "c", "f", "g"}; !slices.Equal(names, want) {
 		t.Errorf("names = %q, want %q (pod order, already wrapped and unselected left out)", names, want)
 	}
-	if want := []string{"registry.example/proxy:1", "registry.example/app:1"}; !slices.Equal(images, want) {
-		t.Errorf("images = %q, want %q (deduplicated, only containers without command)", images, want)
+	// c sets a command but needs its image's STOPSIGNAL; f sets both a
+	// command and lifecycle.stopSignal and needs nothing; g needs the
+	// ENTRYPOINT.
+	if want := []string{"registry.example/proxy:1", "registry.example/app:1", "registry.example/unknown:1"}; !slices.Equal(images, want) {
+		t.Errorf("images = %q, want %q (deduplicated; every container but those with both a command and lifecycle.stopSignal)", images, want)
 	}
 	if len(warnings) != 2 || !strings.Contains(warnings[0], `"init" is a plain init container`) || !strings.Contains(warnings[1], `no container "ghost"`) {
 		t.Errorf("warnings = %q", warnings)
@@ -226,7 +232,7 @@ func TestDrainDelayWarning(t *testing.T) {
 		pod := simplePod(corev1.Container{Name: "a", Image: "i", Command: []string{"/a"}})
 		pod.Spec.TerminationGracePeriodSeconds = &tc.grace
 		pod.Annotations = map[string]string{contract.AnnotationDrainDelay: tc.drain}
-		out, warnings, err := Pod(pod, testConfig(), Defaults{}, nil)
+		out, warnings, err := Pod(pod, testConfig(), Defaults{}, map[string]ImageConfig{"i": {}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -64,7 +64,8 @@ func waitCached(t *testing.T, obj client.Object, key types.NamespacedName, ok fu
 	}
 }
 
-// simplePod runs a command (no lookup needed) and passes Pod Security "restricted".
+// simplePod runs a command on a public image of the loopback registry (whose
+// STOPSIGNAL is looked up) and passes Pod Security "restricted".
 func simplePod(ns, name string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -75,7 +76,7 @@ func simplePod(ns, name string) *corev1.Pod {
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			Containers: []corev1.Container{{
-				Name: "app", Image: "busybox:1.36", Command: []string{"sh", "-c", "sleep 3600"},
+				Name: "app", Image: publicRef, Command: []string{"sh", "-c", "sleep 3600"},
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -409,7 +410,7 @@ func TestRegistryDownSkip(t *testing.T) {
 	image := deadHost + "/app:v1"
 	pod := lookupPod(ns, "down-skip", image)
 	// A second container with a command is still wrapped.
-	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "side", Image: "busybox:1.36", Command: []string{"sleep", "1d"},
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "side", Image: publicRef, Command: []string{"sleep", "1d"},
 		SecurityContext: pod.Spec.Containers[0].SecurityContext})
 	got, ws := mustCreate(t, pod)
 	assertInjected(t, got, "side")
@@ -469,7 +470,7 @@ func TestDryRun(t *testing.T) {
 	ns := namespace(t, map[string]string{contract.LabelInject: contract.NamespaceEnabled})
 	image := deadHost + "/dry:v1"
 	pod := lookupPod(ns, "dry", image)
-	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "side", Image: "busybox:1.36", Command: []string{"sleep", "1d"},
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "side", Image: publicRef, Command: []string{"sleep", "1d"},
 		SecurityContext: pod.Spec.Containers[0].SecurityContext})
 	got, ws, err := create(t, pod, client.DryRunAll)
 	if err != nil {

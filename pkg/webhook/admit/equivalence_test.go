@@ -52,7 +52,7 @@ func TestOfflineInjectMatchesWebhook(t *testing.T) {
 		// A resolver of its own: the webhook's cache must not answer for it.
 		Resolve: func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite.ImageConfig, error) {
 			c, err := imageconfig.New(imageconfig.Options{Insecure: []string{regHost}}).Resolve(ctx, ref, imageconfig.PlatformFor(pod), registryLogin{})
-			return rewrite.ImageConfig{Entrypoint: c.Entrypoint, Cmd: c.Cmd}, err
+			return c.ImageConfig, err
 		},
 	}
 	compared := 0
@@ -182,7 +182,7 @@ func pushGoldenImages(t *testing.T, table string) map[string]string {
 			t.Fatal(err)
 		}
 		cf.OS, cf.Architecture = "linux", "amd64"
-		cf.Config.Entrypoint, cf.Config.Cmd = c.Entrypoint, c.Cmd
+		cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.StopSignal = c.Entrypoint, c.Cmd, c.StopSignal
 		if img, err = mutate.ConfigFile(img, cf); err != nil {
 			t.Fatal(err)
 		}

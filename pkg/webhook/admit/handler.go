@@ -1,8 +1,8 @@
 // Package admit is graceful-webhook's mutating admission handler for pod
 // CREATE: decode the pod, decide (pkg/inject/decision) from the pod, its
-// namespace and the ShutdownPolicies, look up the image configs of target
-// containers that set no command (pkg/inject/imageconfig, with the pod's
-// pull secrets), rewrite (pkg/inject/rewrite) and answer with a JSON patch.
+// namespace and the ShutdownPolicies, look up the image configs the rewrite
+// needs (pkg/inject/imageconfig, with the pod's pull secrets), rewrite
+// (pkg/inject/rewrite) and answer with a JSON patch.
 //
 // Contract:
 //   - Anything but a pod CREATE is allowed unchanged. A body that does not
@@ -13,10 +13,18 @@
 //   - Lookups share one deadline (Options.LookupTimeout, default 3s), kept
 //     well under the webhook's timeout (5s) so a slow registry costs a
 //     warning, not the admission.
-//   - A failed lookup either leaves the containers of that image unwrapped
-//     (LookupSkipContainer: warning, plus an Event on the pod's controller, or
-//     on its namespace when it has none) or denies the pod with the
-//     registry's error (LookupReject).
+//   - Image configs are looked up for the containers that need them
+//     (rewrite.Targets): those without a command (the ENTRYPOINT) and those
+//     without lifecycle.stopSignal (the STOPSIGNAL).
+//   - A failed lookup either goes on without that config (LookupSkipContainer:
+//     the containers of that image without a command are left unwrapped,
+//     those with one wrapped with SIGTERM as their stop signal; a warning,
+//     plus an Event on the pod's controller, or on its namespace when it has
+//     none) or denies the pod with the registry's error (LookupReject), also
+//     when only a stop signal was missing.
+//   - A container left unwrapped because its entrypoint is an init that
+//     must itself be PID 1 (s6-overlay, systemd) gets a warning and an Event
+//     the same way, in both modes.
 //   - Dry-run requests get the same answer and cause no Event.
 //   - A rewrite conflict (a foreign volume or container under graceful's
 //     names) admits the pod unchanged with a warning: failurePolicy Ignore is
@@ -64,8 +72,14 @@ const (
 // DefaultLookupTimeout is the lookups' shared deadline when Options sets none.
 const DefaultLookupTimeout = 3 * time.Second
 
-// EventReasonLookupFailed is the reason of the Event sent on a skipped container.
-const EventReasonLookupFailed = "GracefulImageLookupFailed"
+// Reasons of the Events the handler records.
+const (
+	// EventReasonLookupFailed: an image config lookup failed.
+	EventReasonLookupFailed = "GracefulImageLookupFailed"
+	// EventReasonOwnInit: a container was left unwrapped because its
+	// entrypoint is an init that must itself be PID 1.
+	EventReasonOwnInit = "GracefulOwnInit"
+)
 
 // Options configure a Handler.
 type Options struct {
@@ -183,7 +197,12 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	}
 	if !dryRun {
 		for _, f := range res.Failures {
-			h.event(ctx, pod, ns, f)
+			h.event(pod, ns, EventReasonLookupFailed, fmt.Sprintf("graceful: pod %s: %s: %v", inject.PodName(pod), f.Effect(), f.Err))
+			log.Info("image config lookup failed", "image", f.Image, "error", f.Err.Error())
+		}
+		for _, o := range res.OwnInit {
+			h.event(pod, ns, EventReasonOwnInit, fmt.Sprintf("graceful: pod %s: container %s left unwrapped: its entrypoint %s (image %s) is an init that must itself be PID 1",
+				inject.PodName(pod), o.Container, o.Entrypoint, o.Image))
 		}
 	}
 	if res.Outcome == inject.Refused {
@@ -273,13 +292,13 @@ func (h *Handler) lookupFor(pod *corev1.Pod) inject.Lookup {
 			res = "error"
 		}
 		metrics.LookupDuration.WithLabelValues(res).Observe(time.Since(start).Seconds())
-		return rewrite.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd}, err
+		return cfg.ImageConfig, err
 	}
 }
 
-// event records a skipped lookup on the pod's controller (or first owner),
-// else on its namespace: the pod itself does not exist yet.
-func (h *Handler) event(ctx context.Context, pod *corev1.Pod, ns *corev1.Namespace, f inject.LookupFailure) {
+// event records a Warning Event about pod on its controller (or first
+// owner), else on its namespace: the pod itself does not exist yet.
+func (h *Handler) event(pod *corev1.Pod, ns *corev1.Namespace, reason, note string) {
 	if h.o.Events == nil {
 		return
 	}
@@ -295,9 +314,7 @@ func (h *Handler) event(ctx context.Context, pod *corev1.Pod, ns *corev1.Namespa
 		o := owners[0]
 		ref = &corev1.ObjectReference{Kind: o.Kind, APIVersion: o.APIVersion, Name: o.Name, UID: o.UID, Namespace: pod.Namespace}
 	}
-	h.o.Events.Eventf(ref, nil, corev1.EventTypeWarning, EventReasonLookupFailed, "Admit",
-		"graceful: pod %s: containers using image %s left unwrapped: %v", inject.PodName(pod), f.Image, f.Err)
-	logf.FromContext(ctx).Info("image config lookup failed: containers left unwrapped", "image", f.Image, "error", f.Err.Error())
+	h.o.Events.Eventf(ref, nil, corev1.EventTypeWarning, reason, "Admit", "%s", note)
 }
 
 var _ admission.Handler = (*Handler)(nil)

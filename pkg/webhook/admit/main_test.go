@@ -68,6 +68,8 @@ var (
 	regHost     string // 127.0.0.1:port of the registry
 	deadHost    string // 127.0.0.1:port where nothing listens
 	privateRef  string // image in reg, needs basic auth
+	publicRef   string // image in reg anyone may read: what simplePod runs
+	quitRef     string // image in reg anyone may read, with STOPSIGNAL SIGQUIT
 	regUser     = "puller"
 	regPassword = "s3cret"
 )
@@ -284,7 +286,7 @@ func addLate(_ context.Context, req cradmission.Request) cradmission.Response {
 		}
 	}
 	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
-		Name: lateContainer, Image: "busybox:1.36", Command: []string{"sleep", "3600"},
+		Name: lateContainer, Image: publicRef, Command: []string{"sleep", "3600"},
 	})
 	out, err := json.Marshal(&pod)
 	if err != nil {
@@ -308,12 +310,14 @@ func waitServing(ctx context.Context, addr string) error {
 }
 
 // startRegistry starts a real OCI registry on loopback that wants basic
-// auth, pushes an image with an ENTRYPOINT and CMD, and reserves a port
-// where nothing listens (the registry that is down).
+// auth except for the repositories under public/, pushes a private image
+// with an ENTRYPOINT and CMD and two public ones (one with STOPSIGNAL
+// SIGQUIT), and reserves a port where nothing listens (the registry that is
+// down).
 func startRegistry() (func(), error) {
 	inner := registry.New()
 	reg = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != regUser || p != regPassword {
+		if u, p, ok := r.BasicAuth(); (!ok || u != regUser || p != regPassword) && !strings.HasPrefix(r.URL.Path, "/v2/public/") {
 			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
 			return
@@ -329,34 +333,43 @@ func startRegistry() (func(), error) {
 	deadHost = l.Addr().String()
 	l.Close()
 
+	privateRef = regHost + "/private/app:v1"
+	publicRef = regHost + "/public/busybox:1.36"
+	quitRef = regHost + "/public/nginx:1"
+	for ref, c := range map[string]v1.Config{
+		privateRef: {Entrypoint: []string{"/app/server"}, Cmd: []string{"--listen=:8080"}},
+		publicRef:  {Cmd: []string{"sh"}},
+		quitRef:    {Entrypoint: []string{"/docker-entrypoint.sh"}, Cmd: []string{"nginx", "-g", "daemon off;"}, StopSignal: "SIGQUIT"},
+	} {
+		if err := pushImage(ref, c); err != nil {
+			return nil, err
+		}
+	}
+	return reg.Close, nil
+}
+
+// pushImage pushes a random linux/amd64 image with config c to ref.
+func pushImage(to string, c v1.Config) error {
 	img, err := random.Image(256, 1)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, err
-	}
-	c := cf.Config
-	c.Entrypoint = []string{"/app/server"}
-	c.Cmd = []string{"--listen=:8080"}
-	img, err = mutate.Config(img, c)
-	if err != nil {
-		return nil, err
+		return err
 	}
 	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64", Config: c, RootFS: cf.RootFS})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	privateRef = regHost + "/private/app:v1"
-	ref, err := name.ParseReference(privateRef, name.Insecure)
+	ref, err := name.ParseReference(to, name.Insecure)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: regUser, Password: regPassword})); err != nil {
-		return nil, fmt.Errorf("pushing %s: %w", privateRef, err)
+		return fmt.Errorf("pushing %s: %w", to, err)
 	}
-	return reg.Close, nil
+	return nil
 }
 
 // pullSecret is a kubernetes.io/dockerconfigjson secret for the registry.
