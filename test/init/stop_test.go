@@ -429,3 +429,60 @@ func TestPreStopHooks(t *testing.T) {
 	l.Close()
 	check("GET refused", runHook(t, nil, subreaper, nil, nil, "--http-get="+refused), 1, "connection refused")
 }
+
+// BenchmarkMark measures what a mark costs: the hook's run from its start
+// to its exit (it exits right after the signal is sent), the time until the
+// init has logged the mark, and the init's CPU time for each mark (the
+// second and later marks are handled, and ignored, the same way). Run it as
+// go test -run '^$' -bench Mark ./test/init.
+func BenchmarkMark(b *testing.B) {
+	cmd := exec.Command("unshare", "--mount", initBin, "--", "/bin/sleep", "600")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	// TERM, not KILL: the init then stops its child, which holds the
+	// stderr pipe that Wait waits for.
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	for exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe != initBin; exe, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // CatchRest
+	cpu0 := cpuTime(b, pid)
+	var hookTotal, seenTotal time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := strings.Count(stderr.String(), "termination mark received")
+		begin := time.Now()
+		hook := exec.Command("nsenter", "--target", strconv.Itoa(pid), "--mount", initBin, contract.SubcommandPreStop)
+		if out, err := hook.CombinedOutput(); err != nil {
+			b.Fatalf("prestop: %v: %s", err, out)
+		}
+		hookTotal += time.Since(begin)
+		for deadline := time.Now().Add(5 * time.Second); strings.Count(stderr.String(), "termination mark received") == n; {
+			if time.Now().After(deadline) {
+				b.Fatalf("the init did not log mark %d:\n%s", i+1, stderr.String())
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+		seenTotal += time.Since(begin)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(hookTotal.Microseconds())/float64(b.N), "µs-hook")
+	b.ReportMetric(float64(seenTotal.Microseconds())/float64(b.N), "µs-to-logged")
+	b.ReportMetric(float64((cpuTime(b, pid)-cpu0).Microseconds())/float64(b.N), "µs-init-cpu")
+}
+
+// cpuTime is the user and system time pid has used, from /proc/PID/stat.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
