@@ -182,15 +182,7 @@ func TestMarkStartsTheClock(t *testing.T) {
 				if m == subreaper {
 					other = startContainer(t, subreaper, nil, "--", "/bin/sleep", "30")
 				}
-				h := runHook(t, r, m, nil, nil)
-				if h.code != 0 || h.stderr != "" {
-					t.Fatalf("prestop exited %d: %s", h.code, h.stderr)
-				}
-				r.waitLog(5*time.Second, markLogged)
-				time.Sleep(1500 * time.Millisecond)
-				r.signal(syscall.SIGTERM)
-				r.wait(10 * time.Second)
-				log := r.stderr.String()
+				log := markThenStop(t, r, m, 1500*time.Millisecond)
 				mark, term, kill := logTime(t, log, markLogged), logTime(t, log, "signal TERM received"), logTime(t, log, "budget spent: SIGKILL")
 				t.Logf("mark → TERM %.3fs, TERM → SIGKILL %.3fs, mark → SIGKILL %.3fs", term-mark, kill-term, kill-mark)
 				if ev.count("stubborn got") != 0 {
@@ -208,6 +200,21 @@ func TestMarkStartsTheClock(t *testing.T) {
 			}, "SIGKILL %.3fs after the mark, want 3.5s (mark + Budget(4s))")
 		})
 	}
+}
+
+// markThenStop runs the hook in r's container, which must mark quietly,
+// sends SIGTERM after the init logged the mark and after more, and returns
+// the init's log once it exited.
+func markThenStop(t *testing.T, r *initRun, m mode, after time.Duration) string {
+	t.Helper()
+	if h := runHook(t, r, m, nil, nil); h.code != 0 || h.stderr != "" {
+		t.Fatalf("prestop exited %d: %s", h.code, h.stderr)
+	}
+	r.waitLog(5*time.Second, markLogged)
+	time.Sleep(after)
+	r.signal(syscall.SIGTERM)
+	r.wait(10 * time.Second)
+	return r.stderr.String()
 }
 
 // retryStalled runs measure up to three times while this test process
@@ -239,14 +246,7 @@ func TestMarkFloor(t *testing.T) {
 		t.Run(string(m), func(t *testing.T) {
 			retryStalled(t, func() (float64, bool) {
 				r, _ := stubborn(t, m, "--grace-period=3s")
-				if h := runHook(t, r, m, nil, nil); h.code != 0 {
-					t.Fatalf("prestop exited %d: %s", h.code, h.stderr)
-				}
-				r.waitLog(5*time.Second, markLogged)
-				time.Sleep(2 * time.Second)
-				r.signal(syscall.SIGTERM)
-				r.wait(10 * time.Second)
-				log := r.stderr.String()
+				log := markThenStop(t, r, m, 2*time.Second)
 				if !strings.Contains(log, "the hook used the grace period") {
 					t.Errorf("the log does not say the floor applies:\n%s", log)
 				}
@@ -311,12 +311,7 @@ func TestKillOff(t *testing.T) {
 func TestTerminationReport(t *testing.T) {
 	tl := filepath.Join(t.TempDir(), "termination-log")
 	r, ev := stubborn(t, pid1, "--grace-period=3s", "--termination-log="+tl)
-	if h := runHook(t, r, pid1, nil, nil); h.code != 0 {
-		t.Fatalf("prestop exited %d: %s", h.code, h.stderr)
-	}
-	r.waitLog(5*time.Second, markLogged)
-	r.signal(syscall.SIGTERM)
-	r.wait(10 * time.Second)
+	markThenStop(t, r, pid1, 0)
 	var pid string
 	for _, l := range ev.lines() {
 		if f := strings.Fields(l); len(f) > 2 && f[1] == "ready" {
