@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/graceful-dev/graceful/pkg/init/flags"
+	"github.com/graceful-dev/graceful/pkg/init/prestop"
 	"github.com/graceful-dev/graceful/pkg/init/selfinstall"
 	// sigcatch catches signals from its package initialiser; its place in
 	// this list changes nothing. Go initialises every package before main,
@@ -52,7 +53,14 @@ func main() {
 			fmt.Fprintf(os.Stderr, "graceful-init: %v\n", err)
 			os.Exit(1)
 		}
+	case flags.ModePreStop:
+		os.Exit(prestop.Run(cfg.PreStop, os.Stderr))
 	default:
+		if !sigcatch.Early(cfg.StopSignal) {
+			// Before the child starts, or a stop signal that comes while it
+			// starts would be lost.
+			sigcatch.Catch(cfg.StopSignal)
+		}
 		s := supervisor.New(cfg, sigcatch.C, os.Stderr)
 		mask := sigcatch.InitialMask()
 		s.Signals = supervisor.ChildSignals{Mask: &mask, Ignore: sigcatch.RestoreInChild(), Handoff: sigcatch.HandoffArgv, Partial: sigcatch.Partial}

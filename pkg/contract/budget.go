@@ -49,3 +49,32 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// StopFloor is the kubelet's minimumGracePeriodInSeconds: however much of
+// the grace period the preStop hook used, the runtime sends the stop signal
+// at least this long before its SIGKILL.
+const StopFloor = 2 * time.Second
+
+// KillAt is when graceful-init SIGKILLs whatever is left, for a shutdown
+// whose termination was marked at mark (the preStop hook's start; zero when
+// no hook marked it) and whose stop signal (or, if it came first, the main
+// process's exit) arrived at stop, in a pod with the given grace period.
+//
+// The kubelet counts the grace period from the termination's start, so the
+// budget does too: mark + ShutdownBudget(grace). A hook that used the grace
+// period up still leaves the processes the kubelet's floor: the stop signal
+// comes then at least StopFloor before the kubelet's SIGKILL, so the kill is
+// never sooner than stop + ShutdownBudget(StopFloor). Without a mark (or a
+// mark after stop, which the kubelet never sends) the clock starts at stop:
+// stop + ShutdownBudget(grace), with no floor, as for a runtime other than
+// the kubelet.
+func KillAt(mark, stop time.Time, grace time.Duration) time.Time {
+	if mark.IsZero() || mark.After(stop) {
+		return stop.Add(ShutdownBudget(grace))
+	}
+	at := mark.Add(ShutdownBudget(grace))
+	if floor := stop.Add(ShutdownBudget(StopFloor)); floor.After(at) {
+		return floor
+	}
+	return at
+}

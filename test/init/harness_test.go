@@ -49,6 +49,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Readable by everyone: some tests run graceful-init as a user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	initBin = filepath.Join(dir, "graceful-init")
 	probeBin = filepath.Join(dir, "initprobe")
 	if err := buildInit(initBin, "-trimpath", "-tags", linknameTag, "-ldflags=-s -w -checklinkname=0"); err != nil {

@@ -6,6 +6,7 @@
 //	graceful-init [flags] [--] CMD [ARGS...]
 //	graceful-init install DEST
 //	graceful-init version
+//	graceful-init prestop [--sleep=D | --http-get=URL [--header=NAME:VALUE]... | -- CMD [ARGS...]]
 //
 // Flags end at "--" or at the first argument that is not a flag, so "--" may
 // be left out when CMD itself does not start with "-". Short flags may be
@@ -43,6 +44,9 @@ const (
 	ModeLicense
 	// ModeHelp prints the usage.
 	ModeHelp
+	// ModePreStop marks the termination and runs Config.PreStop (package
+	// prestop).
+	ModePreStop
 )
 
 // DefaultGracePeriod is Kubernetes' default terminationGracePeriodSeconds,
@@ -56,6 +60,13 @@ type Config struct {
 
 	GracePeriod time.Duration
 	DrainDelay  time.Duration
+	// StopSignal is the signal that starts the shutdown, as received (before
+	// the signal map): the container runtime's stop signal.
+	StopSignal syscall.Signal
+	// TerminationLog is where the shutdown report goes; "" writes none.
+	TerminationLog string
+	// NoKill (--kill=false) turns the SIGKILL at the deadline off.
+	NoKill bool
 	// SignalMap rewrites a received signal before it is forwarded.
 	SignalMap map[syscall.Signal]syscall.Signal
 	// Subreaper and KillGroup are accepted for tini compatibility: graceful-init
@@ -68,10 +79,32 @@ type Config struct {
 	WarnZombies bool
 	Verbosity   int
 	Argv        []string
+
+	PreStop PreStop
 }
 
-// StopSignal is the signal the kubelet sends (SIGTERM) after --signal-map.
-func (c *Config) StopSignal() syscall.Signal { return c.Map(syscall.SIGTERM) }
+// PreStopAction is what the container's own preStop hook did.
+type PreStopAction int
+
+const (
+	// PreStopNone: the container had no preStop hook.
+	PreStopNone PreStopAction = iota
+	// PreStopSleep sleeps PreStop.Sleep.
+	PreStopSleep
+	// PreStopGet sends GET PreStop.URL with PreStop.Headers.
+	PreStopGet
+	// PreStopExec execs PreStop.Argv.
+	PreStopExec
+)
+
+// PreStop is the hook that `graceful-init prestop` runs after the mark.
+type PreStop struct {
+	Action  PreStopAction
+	Sleep   time.Duration
+	URL     string
+	Headers []string // "Name: value", as given
+	Argv    []string
+}
 
 // Map applies the signal map to s.
 func (c *Config) Map(s syscall.Signal) syscall.Signal {
@@ -85,6 +118,7 @@ func (c *Config) Map(s syscall.Signal) syscall.Signal {
 const Usage = `usage: graceful-init [flags] [--] CMD [ARGS...]
        graceful-init install DEST
        graceful-init version
+       graceful-init prestop [--sleep=D | --http-get=URL [--header='NAME: VALUE']... | -- CMD [ARGS...]]
 
 Runs CMD as a child in its own process group, forwards signals to the group,
 signals processes that left it on the stop signal, reaps zombies, and kills
@@ -94,6 +128,9 @@ flags:
   --grace-period D     time the shutdown may take (the pod's terminationGracePeriodSeconds; default 30s)
   --drain-delay D      on the stop signal, wait D before forwarding it
   --signal-map F=T,..  rewrite signals before forwarding (e.g. TERM=QUIT)
+  --stop-signal SIG    the signal that starts the shutdown (default TERM; QUIT, 3, RTMIN+3 ...)
+  --termination-log P  write the shutdown report to P unless something is there already
+  --kill=false         never SIGKILL at the deadline: forward, wait and report only
   -s                   subreaper (always on when not PID 1; for tini compatibility)
   -g                   forward to the process group (always on; for tini compatibility)
   -e CODE              exit 0 when the child exits with CODE (repeatable)
@@ -108,7 +145,7 @@ environment: TINI_SUBREAPER, TINI_KILL_PROCESS_GROUP (set: like -s, -g), TINI_VE
 // Parse reads args (without the program name) and the environment through
 // getenv. Every error names the offending flag or value.
 func Parse(args []string, getenv func(string) string) (*Config, error) {
-	c := &Config{GracePeriod: DefaultGracePeriod, Verbosity: 1}
+	c := &Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1}
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
@@ -139,6 +176,13 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 				c.Mode = ModeVersion
 				return c, nil
 			}
+		case contract.SubcommandPreStop:
+			p, err := parsePreStop(args[1:])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", contract.SubcommandPreStop, err)
+			}
+			c.Mode, c.PreStop = ModePreStop, p
+			return c, nil
 		}
 	}
 
@@ -171,9 +215,15 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 			}
 			var err error
 			switch name {
-			case "grace-period", "drain-delay", "signal-map":
+			case "grace-period", "drain-delay", "signal-map", "stop-signal", "termination-log":
 				if val, err = next("--"+name, val); err != nil {
 					return nil, err
+				}
+			case "kill":
+				// Only --kill=VALUE: in "--kill false" the false could be
+				// the command.
+				if !hasVal {
+					val = "true"
 				}
 			case "version", "help", "license":
 				if hasVal {
@@ -192,6 +242,20 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 				if err != nil {
 					err = fmt.Errorf("--signal-map: %w", err)
 				}
+			case "stop-signal":
+				c.StopSignal, err = contract.ParseStopSignal(val)
+				if err != nil {
+					err = fmt.Errorf("--stop-signal: %w", err)
+				}
+			case "termination-log":
+				c.TerminationLog = val
+			case "kill":
+				var kill bool
+				kill, err = strconv.ParseBool(val)
+				if err != nil {
+					err = fmt.Errorf("flag --kill=%s: want true or false", val)
+				}
+				c.NoKill = !kill
 			case "version":
 				c.Mode = ModeVersion
 			case "help":
@@ -263,12 +327,75 @@ func parseDuration(flag, s string) (time.Duration, error) {
 	return d, nil
 }
 
+// parsePreStop reads the arguments of `graceful-init prestop`: at most one
+// of --sleep D, --http-get URL (with any number of --header "Name: value")
+// and -- CMD [ARGS...], each flag as --name=value or --name value.
+func parsePreStop(args []string) (PreStop, error) {
+	var p PreStop
+	set := func(a PreStopAction, flag string) error {
+		if p.Action != PreStopNone {
+			return fmt.Errorf("%s: one hook only (--sleep, --http-get or -- CMD)", flag)
+		}
+		p.Action = a
+		return nil
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == contract.EndOfFlags {
+			if err := set(PreStopExec, a); err != nil {
+				return p, err
+			}
+			if p.Argv = args[i+1:]; len(p.Argv) == 0 || p.Argv[0] == "" {
+				return p, errors.New("--: no command given")
+			}
+			break
+		}
+		name, val, hasVal := strings.Cut(a, "=")
+		switch name {
+		case contract.FlagPreStopSleep, contract.FlagPreStopGet, contract.FlagPreStopHeader:
+		default:
+			return p, fmt.Errorf("unknown argument %q: want %s=D, %s=URL, %s=NAME:VALUE or -- CMD", a, contract.FlagPreStopSleep, contract.FlagPreStopGet, contract.FlagPreStopHeader)
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return p, fmt.Errorf("flag %s needs a value", name)
+			}
+			i++
+			val = args[i]
+		}
+		var err error
+		switch name {
+		case contract.FlagPreStopSleep:
+			if err = set(PreStopSleep, name); err == nil {
+				p.Sleep, err = parseDuration(name, val)
+			}
+		case contract.FlagPreStopGet:
+			if err = set(PreStopGet, name); err == nil && val == "" {
+				err = fmt.Errorf("flag %s: empty URL", name)
+			}
+			p.URL = val
+		case contract.FlagPreStopHeader:
+			if h, _, ok := strings.Cut(val, ":"); !ok || strings.TrimSpace(h) == "" || strings.ContainsAny(strings.TrimSpace(h), " \t\r\n") {
+				err = fmt.Errorf("flag %s %q: want NAME: VALUE", name, val)
+			}
+			p.Headers = append(p.Headers, val)
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+	if len(p.Headers) > 0 && p.Action != PreStopGet {
+		return p, fmt.Errorf("%s is for %s only", contract.FlagPreStopHeader, contract.FlagPreStopGet)
+	}
+	return p, nil
+}
+
 // ParseSignal accepts TERM, SIGTERM, sigterm or a number 1-31 (the table in
 // pkg/contract, shared with the webhook).
 func ParseSignal(s string) (syscall.Signal, error) { return contract.ParseSignal(s) }
 
-// SignalName returns the short name of s ("TERM"), or its number.
-func SignalName(s syscall.Signal) string { return contract.SignalName(s) }
+// SignalName returns the short name of s ("TERM", "RTMIN+3"), or its number.
+func SignalName(s syscall.Signal) string { return contract.StopSignalName(s) }
 
 // ParseSignalMap parses FROM=TO[,FROM=TO...] as pkg/contract defines it.
 func ParseSignalMap(s string) (map[syscall.Signal]syscall.Signal, error) {

@@ -21,18 +21,21 @@ func TestParse(t *testing.T) {
 		env  func(string) string
 		want Config
 	}{
-		{[]string{"--", "app", "-x"}, nil, Config{GracePeriod: DefaultGracePeriod, Verbosity: 1, Argv: []string{"app", "-x"}}},
-		{[]string{"app", "--grace-period=1s"}, nil, Config{GracePeriod: DefaultGracePeriod, Verbosity: 1, Argv: []string{"app", "--grace-period=1s"}}},
-		{[]string{"--grace-period=20s", "--drain-delay", "5s", "--", "app"}, nil, Config{GracePeriod: 20 * time.Second, DrainDelay: 5 * time.Second, Verbosity: 1, Argv: []string{"app"}}},
-		{[]string{"--grace-period=45", "app"}, nil, Config{GracePeriod: 45 * time.Second, Verbosity: 1, Argv: []string{"app"}}},
-		{[]string{"-vvsg", "-e3", "-e", "4", "-p", "SIGUSR1", "-w", "app"}, nil, Config{GracePeriod: DefaultGracePeriod, Verbosity: 3, Subreaper: true, KillGroup: true, RemapExit: map[int]bool{3: true, 4: true}, ParentDeath: syscall.SIGUSR1, WarnZombies: true, Argv: []string{"app"}}},
-		{[]string{"--signal-map=TERM=QUIT", "nginx"}, nil, Config{GracePeriod: DefaultGracePeriod, Verbosity: 1, SignalMap: map[syscall.Signal]syscall.Signal{syscall.SIGTERM: syscall.SIGQUIT}, Argv: []string{"nginx"}}},
-		{[]string{"app"}, env("TINI_SUBREAPER", "1", "TINI_KILL_PROCESS_GROUP", "yes", "TINI_VERBOSITY", "0"), Config{GracePeriod: DefaultGracePeriod, Subreaper: true, KillGroup: true, Argv: []string{"app"}}},
-		{[]string{"install", "/x/graceful-init"}, nil, Config{Mode: ModeInstall, InstallDest: "/x/graceful-init", GracePeriod: DefaultGracePeriod, Verbosity: 1}},
-		{[]string{"version"}, nil, Config{Mode: ModeVersion, GracePeriod: DefaultGracePeriod, Verbosity: 1}},
-		{[]string{"--", "version", "x"}, nil, Config{GracePeriod: DefaultGracePeriod, Verbosity: 1, Argv: []string{"version", "x"}}},
-		{[]string{"-l"}, nil, Config{Mode: ModeLicense, GracePeriod: DefaultGracePeriod, Verbosity: 1}},
-		{[]string{"--version"}, nil, Config{Mode: ModeVersion, GracePeriod: DefaultGracePeriod, Verbosity: 1}},
+		{[]string{"--", "app", "-x"}, nil, Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1, Argv: []string{"app", "-x"}}},
+		{[]string{"app", "--grace-period=1s"}, nil, Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1, Argv: []string{"app", "--grace-period=1s"}}},
+		{[]string{"--grace-period=20s", "--drain-delay", "5s", "--", "app"}, nil, Config{GracePeriod: 20 * time.Second, StopSignal: syscall.SIGTERM, DrainDelay: 5 * time.Second, Verbosity: 1, Argv: []string{"app"}}},
+		{[]string{"--grace-period=45", "app"}, nil, Config{GracePeriod: 45 * time.Second, StopSignal: syscall.SIGTERM, Verbosity: 1, Argv: []string{"app"}}},
+		{[]string{"-vvsg", "-e3", "-e", "4", "-p", "SIGUSR1", "-w", "app"}, nil, Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 3, Subreaper: true, KillGroup: true, RemapExit: map[int]bool{3: true, 4: true}, ParentDeath: syscall.SIGUSR1, WarnZombies: true, Argv: []string{"app"}}},
+		{[]string{"--signal-map=TERM=QUIT", "nginx"}, nil, Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1, SignalMap: map[syscall.Signal]syscall.Signal{syscall.SIGTERM: syscall.SIGQUIT}, Argv: []string{"nginx"}}},
+		{[]string{"app"}, env("TINI_SUBREAPER", "1", "TINI_KILL_PROCESS_GROUP", "yes", "TINI_VERBOSITY", "0"), Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Subreaper: true, KillGroup: true, Argv: []string{"app"}}},
+		{[]string{"install", "/x/graceful-init"}, nil, Config{Mode: ModeInstall, InstallDest: "/x/graceful-init", GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1}},
+		{[]string{"version"}, nil, Config{Mode: ModeVersion, GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1}},
+		{[]string{"--", "version", "x"}, nil, Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1, Argv: []string{"version", "x"}}},
+		{[]string{"-l"}, nil, Config{Mode: ModeLicense, GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1}},
+		{[]string{"--version"}, nil, Config{Mode: ModeVersion, GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGTERM, Verbosity: 1}},
+		{[]string{"--stop-signal=SIGQUIT", "--termination-log", "/dev/termination-log", "--kill=false", "app"}, nil, Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGQUIT, TerminationLog: "/dev/termination-log", NoKill: true, Verbosity: 1, Argv: []string{"app"}}},
+		{[]string{"--stop-signal", "RTMIN+3", "--kill", "--kill=true", "--", "false"}, nil, Config{GracePeriod: DefaultGracePeriod, StopSignal: 37, Verbosity: 1, Argv: []string{"false"}}},
+		{[]string{"--kill=0", "--stop-signal=3", "app"}, nil, Config{GracePeriod: DefaultGracePeriod, StopSignal: syscall.SIGQUIT, NoKill: true, Verbosity: 1, Argv: []string{"app"}}},
 	} {
 		got, err := Parse(tc.args, tc.env)
 		if err != nil {
@@ -42,6 +45,34 @@ func TestParse(t *testing.T) {
 		if !reflect.DeepEqual(*got, tc.want) {
 			t.Errorf("Parse(%q)\n got %+v\nwant %+v", tc.args, *got, tc.want)
 		}
+	}
+}
+
+func TestParsePreStop(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want PreStop
+	}{
+		{nil, PreStop{}},
+		{[]string{"--sleep=5s"}, PreStop{Action: PreStopSleep, Sleep: 5 * time.Second}},
+		{[]string{"--sleep", "7"}, PreStop{Action: PreStopSleep, Sleep: 7 * time.Second}},
+		{[]string{"--sleep=0"}, PreStop{Action: PreStopSleep}},
+		{[]string{"--http-get=http://:8080/quit?now=1", "--header=X-A: 1", "--header", "Host:example.com"}, PreStop{Action: PreStopGet, URL: "http://:8080/quit?now=1", Headers: []string{"X-A: 1", "Host:example.com"}}},
+		{[]string{"--header=X-A: 1", "--http-get", "http://10.0.0.1/"}, PreStop{Action: PreStopGet, URL: "http://10.0.0.1/", Headers: []string{"X-A: 1"}}},
+		{[]string{"--", "/bin/sh", "-c", "nginx -s quit", "--sleep=1", "--"}, PreStop{Action: PreStopExec, Argv: []string{"/bin/sh", "-c", "nginx -s quit", "--sleep=1", "--"}}},
+	} {
+		got, err := Parse(append([]string{"prestop"}, tc.args...), nil)
+		if err != nil {
+			t.Errorf("Parse(prestop %q): %v", tc.args, err)
+			continue
+		}
+		if got.Mode != ModePreStop || !reflect.DeepEqual(got.PreStop, tc.want) {
+			t.Errorf("Parse(prestop %q) = mode %v %+v, want %+v", tc.args, got.Mode, got.PreStop, tc.want)
+		}
+	}
+	// prestop is a subcommand only as the first argument.
+	if got, err := Parse([]string{"--", "prestop"}, nil); err != nil || got.Mode != ModeRun {
+		t.Errorf("Parse(-- prestop) = %+v, %v; want prestop run as the command", got, err)
 	}
 }
 
@@ -66,6 +97,23 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--version=1"}, "takes no value"},
 		{[]string{"install"}, "destination"},
 		{[]string{"install", "a", "b"}, "destination"},
+		{[]string{"--stop-signal=KILL", "x"}, "--stop-signal: \"KILL\": SIGKILL can not be caught"},
+		{[]string{"--stop-signal=RTMAX-1", "x"}, "termination mark"},
+		{[]string{"--stop-signal=33", "x"}, "unknown signal"},
+		{[]string{"--stop-signal"}, "needs a value"},
+		{[]string{"--kill=maybe", "x"}, "--kill=maybe: want true or false"},
+		{[]string{"--termination-log=", "x"}, "empty value"},
+		{[]string{"prestop", "--sleep=5s", "--http-get=http://:8080/"}, "one hook only"},
+		{[]string{"prestop", "--sleep=soon"}, `--sleep "soon"`},
+		{[]string{"prestop", "--sleep"}, "--sleep needs a value"},
+		{[]string{"prestop", "--http-get="}, "empty URL"},
+		{[]string{"prestop", "--header=X-A: 1"}, "--header is for --http-get only"},
+		{[]string{"prestop", "--http-get=http://x/", "--header=no colon"}, "want NAME: VALUE"},
+		{[]string{"prestop", "--http-get=http://x/", "--header=: v"}, "want NAME: VALUE"},
+		{[]string{"prestop", "--"}, "no command given"},
+		{[]string{"prestop", "--sleep=1", "--", "true"}, "one hook only"},
+		{[]string{"prestop", "sleep", "5"}, `unknown argument "sleep"`},
+		{[]string{"prestop", "-v"}, `unknown argument "-v"`},
 	} {
 		_, err := Parse(tc.args, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -4,6 +4,7 @@ package sigcatch
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -63,9 +64,28 @@ func handoff(args []string) {
 		handoffFail(2, "handoff: bad signal sets", err)
 	}
 	path, argv := args[2], args[3:]
+	code, msg, err := execWith(ignored, mask, path, argv)
+	handoffFail(code, "handoff: "+msg, err)
+}
+
+// ExecRestored replaces this process with argv (found at path), with the
+// signal state the process was started with: what RestoreInChild finds
+// ignored is ignored again and the mask is InitialMask, as for a child
+// started through the handoff. It returns only on failure, with the exit
+// code a shell would give (127 when the file is gone, else 126) and what
+// failed.
+func ExecRestored(path string, argv []string) (code int, err error) {
+	code, msg, err := execWith(RestoreInChild(), InitialMask().Val[0], path, argv)
+	return code, fmt.Errorf("%s: %w", msg, err)
+}
+
+// execWith sets the signals in ignored to SIG_IGN and the blocked mask,
+// and execs path with argv and the environment; it returns only on failure.
+func execWith(ignored, mask uint64, path string, argv []string) (code int, msg string, err error) {
 	// The mask is per thread and execve keeps the calling thread's: lock
 	// this goroutine to the thread that sets the mask and execs.
 	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for s := 1; s <= 64; s++ {
 		if ignored&(1<<(s-1)) == 0 {
 			continue
@@ -74,20 +94,20 @@ func handoff(args []string) {
 		// signals the runtime lets programs catch.
 		act := sigactiont{handler: sigIgn}
 		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 {
-			handoffFail(126, "handoff: ignore signal "+strconv.Itoa(s), e)
+			return 126, "ignore signal " + strconv.Itoa(s), e
 		}
 	}
 	var set unix.Sigset_t
 	set.Val[0] = mask
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &set, nil); err != nil {
-		handoffFail(126, "handoff: set signal mask", err)
+		return 126, "set signal mask", err
 	}
-	err := syscall.Exec(path, argv, os.Environ())
-	code := 126
+	err = syscall.Exec(path, argv, os.Environ())
+	code = 126
 	if errors.Is(err, syscall.ENOENT) {
 		code = 127
 	}
-	handoffFail(code, "exec "+strconv.Quote(argv[0])+" ("+path+")", err)
+	return code, "exec " + strconv.Quote(argv[0]) + " (" + path + ")", err
 }
 
 func handoffFail(code int, msg string, err error) {

@@ -31,6 +31,8 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+
+	"github.com/graceful-dev/graceful/pkg/contract"
 )
 
 // C receives every signal the process gets, from the moment the package is
@@ -65,11 +67,27 @@ func init() {
 	notify(func(s syscall.Signal) bool { return slices.Contains(early, s) })
 }
 
-// CatchRest starts catching every other catchable signal. Call it once the
-// child runs (it takes a few milliseconds); until then those signals are
-// dropped, not forwarded.
+// CatchRest starts catching every other catchable signal below 32, and the
+// termination mark (contract.MarkSignal). Call it once the child runs (it
+// takes a few milliseconds); until then those signals are dropped, not
+// forwarded. The mark can wait too: a preStop hook runs in a container that
+// has been running. Other realtime signals are not caught (Catch them).
 func CatchRest() {
 	notify(func(s syscall.Signal) bool { return !slices.Contains(early, s) })
+	signal.Notify(C, contract.MarkSignal)
+}
+
+// Early reports whether s is caught from the package initialiser.
+func Early(s syscall.Signal) bool { return slices.Contains(early, s) }
+
+// Catch starts catching sig now, for a stop signal outside the early set
+// (one below 32 that CatchRest would catch too late, or a realtime one,
+// which the Go runtime drops while nobody catches it). A signal inherited
+// ignored stays ignored, as in the early set.
+func Catch(sig syscall.Signal) {
+	if !isIgnored(sig) {
+		signal.Notify(C, sig)
+	}
 }
 
 func notify(want func(syscall.Signal) bool) {

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/init/flags"
 )
 
@@ -43,11 +44,20 @@ func TestShutdownClock(t *testing.T) {
 	if at, _ := c.deadline(draining); !at.Equal(t0.Add(14 * time.Second)) {
 		t.Errorf("capped drain ends at start+%v, want +14s", at.Sub(t0))
 	}
-	// A start in the past (a mark made before the signal arrived) puts the
-	// deadlines in the past too: the loop's timer then fires at once.
-	c.startAt(t0.Add(-time.Minute))
-	if at, _ := c.deadline(stopping); !at.Before(t0) {
-		t.Errorf("deadline of a start a minute ago is %v after t0", at.Sub(t0))
+	// A mark a minute before the start puts the SIGKILL at the floor: the
+	// kubelet gives 2 s after its stop signal whatever the hook used.
+	c = newShutdownClock(30*time.Second, 40*time.Second)
+	c.markAt(t0.Add(-time.Minute))
+	c.startAt(t0)
+	if at, _ := c.deadline(stopping); !at.Equal(t0.Add(1500*time.Millisecond)) || !c.floored() {
+		t.Errorf("a mark a minute before the signal: SIGKILL at start+%v (floored %v), want +1.5s, floored", at.Sub(t0), c.floored())
+	}
+	// The drain delay is cut to half of what is left, here 0.75s.
+	if at, _ := c.deadline(draining); !at.Equal(t0.Add(750 * time.Millisecond)) {
+		t.Errorf("drain in the floor ends at start+%v, want +0.75s", at.Sub(t0))
+	}
+	if got := c.since(t0); got != time.Minute {
+		t.Errorf("since counts from the mark: %v, want 1m", got)
 	}
 }
 
@@ -169,7 +179,7 @@ func TestStopWithDrainDelay(t *testing.T) {
 	wantPhase(t, s, draining)
 	wantSent(t, k)
 
-	s.onDeadline()
+	s.onDeadline(t0.Add(5 * time.Second))
 	wantPhase(t, s, stopping)
 	wantSent(t, k, stopped(syscall.SIGTERM)...)
 	wantDeadline(t, s, 28*time.Second)
@@ -178,7 +188,7 @@ func TestStopWithDrainDelay(t *testing.T) {
 	wantPhase(t, s, stopping)
 	wantSent(t, k, stopped(syscall.SIGTERM)...)
 
-	s.onDeadline()
+	s.onDeadline(t0.Add(28 * time.Second))
 	wantPhase(t, s, killing)
 	wantSent(t, k, sent{10, syscall.SIGKILL}, sent{11, syscall.SIGKILL}, sent{20, syscall.SIGKILL})
 	wantLogged(t, log, "budget spent: SIGKILL pid 20 (cmd20)")
@@ -268,4 +278,89 @@ func TestExitCheckReapsOnAnyEvent(t *testing.T) {
 	if code := s.exitCode(t0); code != 143 {
 		t.Errorf("exit code %d, want 143", code)
 	}
+}
+
+// The mark moves the SIGKILL to mark + budget: a stop signal 10s after a
+// mark in a 30s pod leaves 18s, not 28s. The mark itself sends nothing.
+func TestMarkStartsTheClock(t *testing.T) {
+	s, k, log := newFake(t, "--grace-period=30s")
+	deliver(s, contract.MarkSignal, t0)
+	wantPhase(t, s, running)
+	wantSent(t, k)
+	wantLogged(t, log, "termination mark received (preStop hook): grace period 30s counts from now, SIGKILL at +28s or, if the hook uses the grace period up, 1.5s after the stop signal")
+	deliver(s, contract.MarkSignal, t0.Add(time.Second))
+	wantLogged(t, log, "termination mark received again: ignored")
+	wantSent(t, k)
+
+	deliver(s, syscall.SIGTERM, t0.Add(10*time.Second))
+	wantPhase(t, s, stopping)
+	wantSent(t, k, stopped(syscall.SIGTERM)...)
+	wantDeadline(t, s, 28*time.Second)
+	wantLogged(t, log, "signal TERM received 10.000s after the termination mark: shutdown started, grace period 30s, SIGKILL at +18s")
+}
+
+// A hook that used the grace period up: the stop signal comes at mark +
+// grace, and the processes get the kubelet's 2s floor less the margin.
+func TestMarkFloor(t *testing.T) {
+	s, k, log := newFake(t, "--grace-period=10s", "--drain-delay=5s")
+	deliver(s, contract.MarkSignal, t0)
+	deliver(s, syscall.SIGTERM, t0.Add(10*time.Second))
+	wantPhase(t, s, draining)
+	wantSent(t, k)
+	// Half of the 1.5s left.
+	wantDeadline(t, s, 10*time.Second+750*time.Millisecond)
+	wantLogged(t, log, "SIGKILL at +1.5s (the hook used the grace period: the kubelet's 2s floor less the margin)",
+		"drain delay 5s capped at 750ms, half of the 1.5s until the SIGKILL")
+	s.onDeadline(t0.Add(10*time.Second + 750*time.Millisecond))
+	wantPhase(t, s, stopping)
+	wantDeadline(t, s, 11500*time.Millisecond)
+}
+
+// --stop-signal=QUIT with --signal-map=QUIT=TERM: QUIT starts the shutdown
+// and goes out as TERM; a TERM is just forwarded.
+func TestStopSignalMapped(t *testing.T) {
+	s, k, log := newFake(t, "--grace-period=10s", "--stop-signal=QUIT", "--signal-map=QUIT=TERM")
+	deliver(s, syscall.SIGTERM, t0)
+	wantPhase(t, s, running)
+	wantSent(t, k, sent{-10, syscall.SIGTERM})
+	deliver(s, syscall.SIGQUIT, t0.Add(time.Second))
+	wantPhase(t, s, stopping)
+	wantSent(t, k, stopped(syscall.SIGTERM)...)
+	wantDeadline(t, s, 10*time.Second)
+	wantLogged(t, log, "signal QUIT received: shutdown started")
+	// A mark after the start moves nothing.
+	deliver(s, contract.MarkSignal, t0.Add(2*time.Second))
+	wantLogged(t, log, "termination mark received after the shutdown started: ignored")
+	wantSent(t, k)
+	wantDeadline(t, s, 10*time.Second)
+}
+
+// A realtime stop signal starts the shutdown like any other.
+func TestRealtimeStopSignal(t *testing.T) {
+	s, k, log := newFake(t, "--stop-signal=SIGRTMIN+3")
+	deliver(s, syscall.Signal(37), t0)
+	wantPhase(t, s, stopping)
+	wantSent(t, k, stopped(37)...)
+	wantLogged(t, log, "signal RTMIN+3 received: shutdown started", "SIGRTMIN+3 forwarded to 3 processes")
+}
+
+// --kill=false: the deadline names what is left and kills nothing; a repeat
+// of the stop signal still goes to everyone.
+func TestKillOff(t *testing.T) {
+	s, k, log := newFake(t, "--grace-period=3s", "--kill=false")
+	deliver(s, syscall.SIGTERM, t0)
+	k.takeSent()
+	s.onDeadline(t0.Add(2500 * time.Millisecond))
+	wantPhase(t, s, overdue)
+	wantSent(t, k)
+	wantLogged(t, log, "budget spent, SIGKILL is off (--kill=false); still running: pid 10 (cmd10), pid 11 (cmd11), pid 20 (cmd20)")
+	if _, ok := s.clock.deadline(overdue); ok {
+		t.Error("overdue has a deadline")
+	}
+	deliver(s, syscall.SIGTERM, t0.Add(5*time.Second))
+	wantPhase(t, s, overdue)
+	wantSent(t, k, stopped(syscall.SIGTERM)...)
+	k.exits, k.gone = []exit{{10, 0}, {11, 0}, {20, 0}}, true
+	deliver(s, syscall.SIGCHLD, t0.Add(6*time.Second))
+	wantPhase(t, s, done)
 }

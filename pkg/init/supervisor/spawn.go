@@ -179,3 +179,7 @@ func execError(name, path string, err error) error {
 	}
 	return &StartError{Code: code, Msg: fmt.Sprintf("exec %q (%s): %s", name, path, why)}
 }
+
+// LookPath finds name as execvp(3) does, searching PATH (defaultPath when
+// unset). Its errors are *StartError: 127 not found, 126 not executable.
+func LookPath(name string) (string, error) { return lookPath(name) }

@@ -7,22 +7,33 @@
 //     stdin that group becomes the foreground group. It starts with the signal
 //     mask and the ignored signals the init was started with (ChildSignals;
 //     see package sigcatch for the handoff re-exec that restores them).
-//  2. Every signal received, except SIGCHLD, SIGKILL/SIGSTOP (uncatchable) and
+//  2. Every signal received, except SIGCHLD, SIGKILL/SIGSTOP (uncatchable),
 //     SIGURG (the Go runtime's preemption signal, indistinguishable from a sent
-//     one), is forwarded to the child's process group after --signal-map.
-//  3. The stop signal is SIGTERM. When it arrives the shutdown clock starts;
-//     after --drain-delay it is forwarded (mapped) to the group and to every
-//     process that left the group: as PID 1 every other process of the PID
-//     namespace, otherwise every descendant (the init is then a subreaper).
-//  4. One waiter: a wait4(-1) loop reaps every child and takes the main child's
+//     one) and the termination mark (contract.MarkSignal), is forwarded to the
+//     child's process group after --signal-map. Realtime signals other than
+//     the stop signal are not caught, so not forwarded.
+//  3. The stop signal is --stop-signal (SIGTERM by default). When it arrives
+//     the shutdown starts; after --drain-delay it is forwarded (mapped) to the
+//     group and to every process that left the group: as PID 1 every other
+//     process of the PID namespace, otherwise every descendant (the init is
+//     then a subreaper).
+//  4. The termination mark, sent by `graceful-init prestop` when the preStop
+//     hook starts, changes nothing for the processes: it records when
+//     termination started, which is when the kubelet's grace period started.
+//     Only the first one counts, and only before the shutdown starts.
+//  5. One waiter: a wait4(-1) loop reaps every child and takes the main child's
 //     status from the same loop, so no status is ever lost.
-//  5. When the main child exits, whatever still runs gets the (mapped) SIGTERM
-//     and the init waits for it; the shutdown clock starts then if it had not.
-//  6. At clock start + Budget(grace period) everything left is SIGKILLed and
-//     named in the log, so that the kubelet never has to.
-//  7. The exit code is the main child's (128+N when killed by signal N), 0 for
+//  6. When the main child exits, whatever still runs gets the (mapped) stop
+//     signal and the init waits for it; the shutdown starts then if it had not.
+//  7. At contract.KillAt (mark + Budget(grace), or start + Budget(grace)
+//     without a mark, never sooner than Budget(2 s) after the start when a mark
+//     came) everything left is SIGKILLed and named in the log, so that the
+//     kubelet never has to; with --kill=false it is only named.
+//  8. The exit code is the main child's (128+N when killed by signal N), 0 for
 //     codes listed with -e.
-//  8. Each event is one line on stderr.
+//  9. Each event is one line on stderr. When termination came from outside (a
+//     mark or the stop signal) and --termination-log is set, a report goes
+//     there on exit, unless the file holds something already (report.go).
 //
 // # Phases
 //
@@ -35,6 +46,8 @@
 //	draining  the stop signal came and is held back for the drain delay.
 //	stopping  the stop signal went to the group and to every process that left it.
 //	killing   the budget is spent: everything left was SIGKILLed.
+//	overdue   the budget is spent and --kill=false: what is left was named and
+//	          runs on, until it exits or the kubelet kills it.
 //	done      the main child is reaped and no child is left; Run returns.
 //
 // The transitions, each one method:
@@ -45,6 +58,7 @@
 //	running  → stopping  the main child exited, others run      (mainExited)
 //	draining → stopping  the main child exited, others run      (mainExited)
 //	stopping → killing   the budget is spent                    (killAll)
+//	stopping → overdue   the budget is spent, --kill=false       (leaveRunning)
 //	any      → done      the main child exited, no child is left (checkExit)
 //
 // Invariants:
@@ -55,7 +69,8 @@
 //     exit check after every event moves them to stopping (or done) at once.
 //     So the stop signal held back in draining can not be forgotten: the main
 //     child's exit sends it.
-//   - The stop signal has gone to everyone exactly in stopping and killing.
+//   - The stop signal has gone to everyone exactly in stopping, killing and
+//     overdue.
 //   - done means wait4 said ECHILD after the main child was reaped: nothing
 //     the init is responsible for outlives it.
 package supervisor
@@ -72,6 +87,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/init/flags"
 )
 
@@ -83,11 +99,12 @@ const (
 	draining
 	stopping
 	killing
+	overdue
 	done
 )
 
 func (p phase) String() string {
-	return [...]string{"running", "draining", "stopping", "killing", "done"}[p]
+	return [...]string{"running", "draining", "stopping", "killing", "overdue", "done"}[p]
 }
 
 // Supervisor runs one command. Create it with New.
@@ -105,7 +122,8 @@ type Supervisor struct {
 	sys   kernel
 	pid1  bool
 	self  int
-	// stopOn is the signal that starts the shutdown: SIGTERM, the kubelet's.
+	// stopOn is the signal that starts the shutdown: --stop-signal, the
+	// container runtime's.
 	stopOn syscall.Signal
 
 	phase  phase
@@ -115,6 +133,11 @@ type Supervisor struct {
 	exited bool
 	status unix.WaitStatus // the main child's, once exited
 	names  map[int]string  // command lines, read while the processes lived
+	// signalled is true once the stop signal came: with a mark, it says
+	// that termination came from outside, which is when a report is due.
+	signalled bool
+	killed    int // SIGKILLed at the budget
+	rep       report
 }
 
 // New prepares a supervisor for cfg that reads signals from sigs and logs to w.
@@ -126,7 +149,7 @@ func New(cfg *flags.Config, sigs <-chan os.Signal, w io.Writer) *Supervisor {
 		procs:  ProcFS{Root: "/proc"},
 		sys:    liveKernel{},
 		self:   os.Getpid(),
-		stopOn: syscall.SIGTERM,
+		stopOn: cfg.StopSignal,
 		clock:  newShutdownClock(cfg.GracePeriod, cfg.DrainDelay),
 		names:  map[int]string{},
 	}
@@ -186,7 +209,7 @@ func (s *Supervisor) loop() int {
 			s.onSignal(sig, now)
 		case <-timer.C:
 			now = time.Now()
-			s.onDeadline()
+			s.onDeadline(now)
 		}
 		// Whatever the event: a SIGCHLD handled above may have reaped the
 		// main child, and a deadline or another signal may come while the
@@ -201,7 +224,7 @@ func (s *Supervisor) loop() int {
 			}
 		}
 	}
-	return s.exitCode(now)
+	return s.finish(now)
 }
 
 // onSignal handles one signal received.
@@ -213,6 +236,10 @@ func (s *Supervisor) onSignal(sig os.Signal, now time.Time) {
 	case syscall.SIGURG:
 		// The Go runtime sends itself SIGURG to preempt goroutines, and
 		// signal.Notify can not tell those from one a process sent.
+	case contract.MarkSignal:
+		// Never forwarded: the app has nothing to do with it, and a
+		// realtime signal's default action is to terminate.
+		s.onMark(now)
 	case s.stopOn:
 		s.onStopSignal(now)
 	default:
@@ -224,30 +251,58 @@ func (s *Supervisor) onSignal(sig os.Signal, now time.Time) {
 func (s *Supervisor) onStopSignal(now time.Time) {
 	switch s.phase {
 	case running:
-		s.startClock(now, "signal "+flags.SignalName(s.stopOn)+" received")
+		s.signalled = true
+		why := "signal " + flags.SignalName(s.stopOn) + " received"
+		if s.clock.marked() {
+			why += fmt.Sprintf(" %.3fs after the termination mark", s.clock.since(now).Seconds())
+		}
+		s.startClock(now, why)
 		if s.clock.hold > 0 {
 			s.holdStop()
 			return
 		}
-		s.stopAll()
+		s.stopAll(now)
 	case draining:
 		// A repeat while the signal is held back: it goes out once, when
 		// the drain delay ends (or the main child exits).
-	case stopping, killing:
+	case stopping, killing, overdue:
 		// A repeat (a second kubectl delete, a second ^C): sent again to
 		// everyone, processes started since the first included.
 		s.log.infof("signal %s received again", flags.SignalName(s.stopOn))
-		s.forwardStop()
+		s.forwardStop(now)
 	}
 }
 
 // onDeadline ends the phase whose deadline came.
-func (s *Supervisor) onDeadline() {
+func (s *Supervisor) onDeadline(now time.Time) {
 	switch s.phase {
 	case draining:
-		s.stopAll()
+		s.stopAll(now)
 	case stopping:
-		s.killAll()
+		if s.cfg.NoKill {
+			s.leaveRunning(now)
+			return
+		}
+		s.killAll(now)
+	}
+}
+
+// onMark records the termination mark: the preStop hook started, and with
+// it the kubelet's grace period. Nothing is sent: the hook is doing what the
+// app needs before the stop signal (or nothing, or sleeping), and the stop
+// signal follows when it is done. A mark after the first, or once the
+// shutdown started, says nothing new and is ignored.
+func (s *Supervisor) onMark(now time.Time) {
+	switch {
+	case s.clock.marked():
+		s.log.infof("termination mark received again: ignored")
+	case s.phase != running:
+		s.log.infof("termination mark received after the shutdown started: ignored")
+	default:
+		s.clock.markAt(now)
+		s.log.infof("termination mark received (preStop hook): grace period %v counts from now, SIGKILL at +%v or, if the hook uses the grace period up, %v after the stop signal",
+			s.cfg.GracePeriod, s.clock.markedKill().Sub(now).Round(time.Millisecond), Budget(contract.StopFloor))
+		s.rep.add(0, "termination started: preStop hook's mark")
 	}
 }
 
@@ -273,16 +328,16 @@ func (s *Supervisor) checkExit(now time.Time) {
 func (s *Supervisor) holdStop() {
 	s.phase = draining
 	if s.clock.hold < s.cfg.DrainDelay {
-		s.log.infof("drain delay %v capped at %v, half of the %v budget", s.cfg.DrainDelay, s.clock.hold, s.clock.budget)
+		s.log.infof("drain delay %v capped at %v, half of the %v until the SIGKILL", s.cfg.DrainDelay, s.clock.hold, s.clock.left().Round(time.Millisecond))
 	}
 	s.log.infof("holding %s back for %v (drain delay)", flags.SignalName(s.stopOn), s.clock.hold)
 }
 
 // stopAll: running or draining → stopping. The stop signal goes to the group
 // and to every process that left it.
-func (s *Supervisor) stopAll() {
+func (s *Supervisor) stopAll(now time.Time) {
 	s.phase = stopping
-	s.forwardStop()
+	s.forwardStop(now)
 }
 
 // mainExited: running or draining → stopping, when the main child exited and
@@ -292,20 +347,36 @@ func (s *Supervisor) mainExited(now time.Time) {
 	if !s.clock.started() {
 		s.startClock(now, fmt.Sprintf("main process %d exited (%s)", s.child, describe(s.status)))
 	}
-	s.stopAll()
+	s.stopAll(now)
 }
 
 // killAll: stopping → killing. Everything left is SIGKILLed and named.
 // Killing has no deadline: SIGKILL can not be refused, so what is left only
 // has to be reaped (a process in uninterruptible sleep ends when its system
 // call does, which the kubelet's own SIGKILL could not hasten either).
-func (s *Supervisor) killAll() {
+func (s *Supervisor) killAll(now time.Time) {
 	s.phase = killing
 	for _, p := range s.others() {
 		if s.sys.kill(p.PID, unix.SIGKILL) == nil {
+			s.killed++
 			s.log.infof("budget spent: SIGKILL pid %d (%s)", p.PID, s.name(p.PID))
+			s.rep.add(s.clock.since(now), "SIGKILL pid %d, budget spent: %s", p.PID, s.name(p.PID))
 		}
 	}
+}
+
+// leaveRunning: stopping → overdue, with --kill=false. What is left is named
+// and keeps running: the pod's deletes or evictions may come with a longer
+// grace period than the one the init was given, which nothing inside the
+// container can see, and then the kubelet decides. Overdue has no deadline.
+func (s *Supervisor) leaveRunning(now time.Time) {
+	s.phase = overdue
+	var left []string
+	for _, p := range s.others() {
+		left = append(left, fmt.Sprintf("pid %d (%s)", p.PID, s.name(p.PID)))
+	}
+	s.log.infof("budget spent, SIGKILL is off (--kill=false); still running: %s", orNone(left))
+	s.rep.add(s.clock.since(now), "budget spent, SIGKILL off (--kill=false); still running: %s", orNone(left))
 }
 
 func (s *Supervisor) setup() error {
@@ -328,7 +399,16 @@ func (s *Supervisor) setup() error {
 
 func (s *Supervisor) startClock(now time.Time, why string) {
 	s.clock.startAt(now)
-	s.log.infof("%s: shutdown started, grace period %v, SIGKILL at +%v", why, s.cfg.GracePeriod, s.clock.killAt().Sub(now).Round(time.Millisecond))
+	kill := s.clock.killAt().Sub(now).Round(time.Millisecond)
+	floor := ""
+	if s.clock.floored() {
+		floor = fmt.Sprintf(" (the hook used the grace period: the kubelet's %v floor less the margin)", contract.StopFloor)
+	}
+	s.log.infof("%s: shutdown started, grace period %v, SIGKILL at +%v%s", why, s.cfg.GracePeriod, kill, floor)
+	s.rep.add(s.clock.since(now), "%s; SIGKILL due at +%.3fs%s", why, s.clock.since(s.clock.killAt()).Seconds(), floor)
+	if s.clock.hold > 0 {
+		s.rep.add(s.clock.since(now), "%s held back %v (drain delay)", flags.SignalName(s.stopOn), s.clock.hold)
+	}
 }
 
 // forward sends sig (mapped) to the child's process group.
@@ -346,7 +426,7 @@ func (s *Supervisor) forward(sig syscall.Signal) {
 
 // forwardStop sends the mapped stop signal to the group and to every process
 // that left it.
-func (s *Supervisor) forwardStop() {
+func (s *Supervisor) forwardStop(now time.Time) {
 	to := s.cfg.Map(s.stopOn)
 	// Listed before the group is signalled: the log then counts the group's
 	// processes that the signal is about to end.
@@ -369,6 +449,7 @@ func (s *Supervisor) forwardStop() {
 		msg += fmt.Sprintf(", %d that left it: %s", left, strings.Join(leftNames, ", "))
 	}
 	s.log.infof("%s", msg)
+	s.rep.add(s.clock.since(now), "%s", msg)
 }
 
 // others lists the processes this init is responsible for, except itself:
@@ -435,7 +516,11 @@ func (s *Supervisor) reaped(pid int, ws unix.WaitStatus, now time.Time) {
 	if known {
 		delete(s.names, pid)
 	}
-	stopping := s.clock.started()
+	// From the mark on, every exit is part of the termination.
+	stopping := s.clock.begun()
+	if stopping {
+		s.rep.exited(s.clock.since(now), "pid %d exited (%s): %s", pid, describe(ws), orUnknown(name))
+	}
 	switch {
 	case pid == s.child && !stopping:
 		s.exited, s.status = true, ws
@@ -473,6 +558,37 @@ func (s *Supervisor) allGone(now time.Time) bool {
 	}
 }
 
+// finish ends the run: it works out the exit code, logs it, and writes the
+// report when one is due.
+func (s *Supervisor) finish(now time.Time) int {
+	code := s.exitCode(now)
+	fromOutside := s.clock.marked() || s.signalled
+	if s.cfg.TerminationLog == "" || !fromOutside {
+		// No report for a container that ended by itself: with
+		// terminationMessagePolicy FallbackToLogsOnError the kubelet then
+		// shows the end of its log, which says more about a crash.
+		return code
+	}
+	what := fmt.Sprintf("exit %d: main process %d %s", code, s.child, describe(s.status))
+	if raw := ExitCode(s.status); raw != code {
+		what += fmt.Sprintf(", code %d remapped to 0 (-e)", raw)
+	}
+	if s.killed > 0 {
+		what += fmt.Sprintf("; %d SIGKILLed at the budget", s.killed)
+	}
+	s.rep.add(s.clock.since(now), "%s", what)
+	err := writeReport(s.cfg.TerminationLog, s.rep.text(contract.TerminationLogLimit))
+	switch {
+	case errors.Is(err, errNotEmpty):
+		s.log.infof("termination log %s holds a message already (%v): the shutdown report is not written", s.cfg.TerminationLog, err)
+	case err != nil:
+		s.log.errorf("write the shutdown report: %v", err)
+	default:
+		s.log.verbosef("shutdown report written to %s", s.cfg.TerminationLog)
+	}
+	return code
+}
+
 func (s *Supervisor) exitCode(now time.Time) int {
 	code := ExitCode(s.status)
 	if s.cfg.RemapExit[code] {
@@ -485,10 +601,10 @@ func (s *Supervisor) exitCode(now time.Time) int {
 	return code
 }
 
-// sinceStop is " +S.SSs", the shutdown's age at now, for log lines; "" before
-// it started.
+// sinceStop is " +S.SSs", the termination's age at now (from the mark, else
+// from the shutdown's start), for log lines; "" before either.
 func (s *Supervisor) sinceStop(now time.Time) string {
-	if !s.clock.started() {
+	if !s.clock.begun() {
 		return ""
 	}
 	return fmt.Sprintf(" +%.2fs", s.clock.since(now).Seconds())
@@ -511,6 +627,13 @@ func describe(ws unix.WaitStatus) string {
 }
 
 func signame(s syscall.Signal) string { return "SIG" + flags.SignalName(s) }
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "nothing"
+	}
+	return strings.Join(s, ", ")
+}
 
 func orUnknown(s string) string {
 	if s == "" {
