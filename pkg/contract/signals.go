@@ -149,7 +149,8 @@ func ParseStopSignal(s string) (syscall.Signal, error) {
 // CheckStopSignal says why graceful-init can not take sig as the signal that
 // starts its shutdown, or nil when it can: SIGKILL and SIGSTOP can not be
 // caught, SIGCHLD drives its reaping, and SIGURG is the Go runtime's own
-// preemption signal; a sent one can not be told apart from either.
+// preemption signal; a sent one can not be told apart from either; and
+// MarkSignal is the termination mark.
 func CheckStopSignal(sig syscall.Signal) error {
 	switch sig {
 	case sigKILL, sigSTOP:
@@ -158,6 +159,10 @@ func CheckStopSignal(sig syscall.Signal) error {
 		return errors.New("SIGCHLD is graceful-init's own: it reaps on it")
 	case sigURG:
 		return errors.New("SIGURG is the Go runtime's own: graceful-init can not tell a sent one from its own")
+	case MarkSignal:
+		return fmt.Errorf("SIG%s is graceful-init's termination mark", StopSignalName(sig))
+	case 32, 33:
+		return fmt.Errorf("signal %d is the C library's and the Go runtime's own, below SIGRTMIN", sig)
 	}
 	return nil
 }

@@ -109,7 +109,7 @@ func TestParseStopSignal(t *testing.T) {
 }
 
 func TestCheckStopSignal(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG} {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG, MarkSignal, 32, 33} {
 		if err := CheckStopSignal(sig); err == nil {
 			t.Errorf("CheckStopSignal(%d) = nil, want a reason", sig)
 		}

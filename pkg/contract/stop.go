@@ -1,9 +1,7 @@
 package contract
 
 import (
-	"fmt"
 	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -53,79 +51,6 @@ const (
 // it (an init without the mark, or one still starting) drops it instead of
 // dying, and no Linux tool sends it by convention.
 const MarkSignal syscall.Signal = 63
-
-// The realtime signals as the container runtimes number them (moby's signal
-// table, which containerd and CRI-O use for STOPSIGNAL and
-// lifecycle.stopSignal): SIGRTMIN is 34, SIGRTMAX 64. 32 and 33 sit below
-// SIGRTMIN because the C library's threads use them, and the Go runtime
-// uses 33 itself.
-const (
-	sigRTMIN syscall.Signal = 34
-	sigRTMAX syscall.Signal = 64
-	sigURG   syscall.Signal = 23
-)
-
-// ParseStopSignal reads the value of FlagStopSignal: what ParseSignal
-// accepts, and the realtime signals as RTMIN, RTMIN+N, RTMAX-N, RTMAX (with
-// or without SIG, in any case) or as numbers 34-64. Signals that can not
-// start a shutdown are refused: KILL and STOP (they can not be caught), CHLD
-// (the init's own), URG (the Go runtime's preemption signal) and MarkSignal.
-func ParseStopSignal(s string) (syscall.Signal, error) {
-	sig, err := parseAnySignal(s)
-	if err != nil {
-		return 0, err
-	}
-	switch sig {
-	case sigKILL, sigSTOP:
-		return 0, fmt.Errorf("%q: SIG%s can not be caught, so it can not start a shutdown", s, SignalName(sig))
-	case sigCHLD:
-		return 0, fmt.Errorf("%q: SIGCHLD is graceful-init's own (it reaps on it)", s)
-	case sigURG:
-		return 0, fmt.Errorf("%q: the Go runtime sends itself SIGURG, so one sent by the runtime can not be told apart", s)
-	case MarkSignal:
-		return 0, fmt.Errorf("%q: SIG%s is graceful-init's termination mark", s, StopSignalName(sig))
-	}
-	return sig, nil
-}
-
-func parseAnySignal(s string) (syscall.Signal, error) {
-	name := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "SIG")
-	if n, err := strconv.Atoi(name); err == nil && n >= int(sigRTMIN) && n <= int(sigRTMAX) {
-		return syscall.Signal(n), nil
-	}
-	// RTMIN counts up (RTMIN+N), RTMAX down (RTMAX-N).
-	for _, rt := range []struct {
-		name string
-		base syscall.Signal
-		sign string
-	}{{"RTMIN", sigRTMIN, "+"}, {"RTMAX", sigRTMAX, "-"}} {
-		off, ok := strings.CutPrefix(name, rt.name)
-		if !ok {
-			continue
-		}
-		sig := rt.base
-		if off != "" {
-			digits, ok := strings.CutPrefix(off, rt.sign)
-			n, err := strconv.ParseUint(digits, 10, 8)
-			if !ok || err != nil {
-				return 0, fmt.Errorf("unknown signal %q: want SIG%s%sN", s, rt.name, rt.sign)
-			}
-			if rt.sign == "+" {
-				sig += syscall.Signal(n)
-			} else {
-				sig -= syscall.Signal(n)
-			}
-		}
-		if sig < sigRTMIN || sig > sigRTMAX {
-			return 0, fmt.Errorf("signal %q is outside the realtime signals, SIGRTMIN (34) to SIGRTMAX (64)", s)
-		}
-		return sig, nil
-	}
-	if sig, err := ParseSignal(s); err == nil {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q: want a name such as TERM, SIGQUIT or SIGRTMIN+3, or a number 1-31 or 34-64", s)
-}
 
 // StopSignalName is SignalName for every signal ParseStopSignal reads: the
 // realtime ones as RTMIN+N up to RTMIN+15 and RTMAX-N above, as Kubernetes

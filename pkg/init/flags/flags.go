@@ -244,6 +244,11 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 				}
 			case "stop-signal":
 				c.StopSignal, err = contract.ParseStopSignal(val)
+				if err == nil {
+					if cerr := contract.CheckStopSignal(c.StopSignal); cerr != nil {
+						err = fmt.Errorf("%q: %w", val, cerr)
+					}
+				}
 				if err != nil {
 					err = fmt.Errorf("--stop-signal: %w", err)
 				}

@@ -99,7 +99,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"install", "a", "b"}, "destination"},
 		{[]string{"--stop-signal=KILL", "x"}, "--stop-signal: \"KILL\": SIGKILL can not be caught"},
 		{[]string{"--stop-signal=RTMAX-1", "x"}, "termination mark"},
-		{[]string{"--stop-signal=33", "x"}, "unknown signal"},
+		{[]string{"--stop-signal=33", "x"}, "below SIGRTMIN"},
 		{[]string{"--stop-signal"}, "needs a value"},
 		{[]string{"--kill=maybe", "x"}, "--kill=maybe: want true or false"},
 		{[]string{"--termination-log=", "x"}, "empty value"},

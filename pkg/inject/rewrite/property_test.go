@@ -187,7 +187,7 @@ func checkInvariants(t *testing.T, seed uint64, in, out *corev1.Pod, images map[
 		}
 		checkStopFlags(t, seed, in, &o, c.Command[:end], images)
 		// graceful-init itself reads the flags and finds the same argv.
-		parsed, err := parseInitFlags(got[1:])
+		parsed, err := flags.Parse(got[1:], nil)
 		if err != nil {
 			t.Fatalf("seed %d: container %q: graceful-init refuses %q: %v", seed, c.Name, got, err)
 		}
@@ -225,24 +225,8 @@ func TestRandomPodDeterministic(t *testing.T) {
 	}
 }
 
-// stopFlags are the flags of the stop path, which pkg/init/flags learns
-// with the init's side of it.
+// stopFlags are the flags of the stop path.
 var stopFlags = []string{contract.FlagStopSignal, contract.FlagTerminationLog, contract.FlagKill}
-
-// parseInitFlags is flags.Parse. While graceful-init's parser refuses the
-// stop path's flags as unknown (their init side is not in yet), it parses
-// the command without them; checkStopFlags checks their values.
-func parseInitFlags(args []string) (*flags.Config, error) {
-	parsed, err := flags.Parse(args, nil)
-	if err == nil || !slices.ContainsFunc(stopFlags, func(f string) bool { return strings.Contains(err.Error(), "unknown flag "+f) }) {
-		return parsed, err
-	}
-	rest := slices.DeleteFunc(slices.Clone(args), func(a string) bool {
-		name, _, _ := strings.Cut(a, "=")
-		return slices.Contains(stopFlags, name)
-	})
-	return flags.Parse(rest, nil)
-}
 
 // checkStopFlags: the stop path's flags among graceful-init's (initFlags,
 // the command up to "--") are what the original container o of pod in
@@ -305,6 +289,10 @@ func checkPreStop(t *testing.T, seed uint64, o, c *corev1.Container) {
 	case h.HTTPGet != nil && h.HTTPGet.Port.Type == intstr.String && !slices.ContainsFunc(o.Ports, func(p corev1.ContainerPort) bool { return p.Name == h.HTTPGet.Port.StrVal }):
 		if !kept {
 			t.Fatalf("seed %d: container %q: the hook on an unknown port changed", seed, o.Name)
+		}
+	case h.HTTPGet != nil && strings.EqualFold(string(h.HTTPGet.Scheme), "https"):
+		if !kept {
+			t.Fatalf("seed %d: container %q: the HTTPS hook changed (graceful-init speaks plain HTTP only)", seed, o.Name)
 		}
 	case h.HTTPGet != nil:
 		if len(got) < 3 || !slices.Equal(got[:2], head) || !strings.HasPrefix(got[2], contract.FlagPreStopGet+"="+strings.ToLower(string(h.HTTPGet.Scheme))) ||

@@ -96,7 +96,8 @@ func preStopPrefix() []string { return []string{contract.InitPath, contract.Subc
 //	none                    → [init, prestop]
 //	exec [X...]             → [init, prestop, --, X...]
 //	sleep N                 → [init, prestop, --sleep=Ns]
-//	httpGet                 → [init, prestop, --http-get=URL, --header=NAME: VALUE...]
+//	httpGet (HTTP)          → [init, prestop, --http-get=URL, --header=NAME: VALUE...]
+//	httpGet (HTTPS)         → left alone (graceful-init speaks plain HTTP only)
 //	tcpSocket               → left alone (the kubelet fails it at run time)
 func preStop(c *corev1.Container) (lc *corev1.Lifecycle, ok bool, warnings []string) {
 	lc = &corev1.Lifecycle{}
@@ -145,6 +146,12 @@ func preStopURL(g *corev1.HTTPGetAction, c *corev1.Container) (string, error) {
 	scheme := strings.ToLower(string(g.Scheme))
 	if scheme == "" {
 		scheme = "http"
+	}
+	if scheme != "http" {
+		// graceful-init stays small: it speaks plain HTTP only (TLS would
+		// add a megabyte to every injected container). The kubelet keeps
+		// such a hook.
+		return "", fmt.Errorf("scheme %s: graceful-init's hook sends plain HTTP only", strings.ToUpper(scheme))
 	}
 	path := g.Path
 	if path == "" {

@@ -93,7 +93,7 @@ func TestPreStopURL(t *testing.T) {
 	}{
 		{corev1.HTTPGetAction{Port: intstr.FromInt32(80)}, "http://:80/"},
 		{corev1.HTTPGetAction{Port: intstr.FromString("admin"), Path: "/quit"}, "http://:9000/quit"},
-		{corev1.HTTPGetAction{Port: intstr.FromString("http"), Path: "drain?now=1", Scheme: corev1.URISchemeHTTPS}, "https://:8080/drain?now=1"},
+		{corev1.HTTPGetAction{Port: intstr.FromString("http"), Path: "drain?now=1", Scheme: "http"}, "http://:8080/drain?now=1"},
 		{corev1.HTTPGetAction{Port: intstr.FromInt32(443), Host: "::1", Path: "/a b"}, "http://[::1]:443/a%20b"},
 		{corev1.HTTPGetAction{Port: intstr.FromInt32(8080), Host: "10.0.0.1", Path: "%zz"}, "http://10.0.0.1:8080/%25zz"},
 	} {
@@ -101,6 +101,9 @@ func TestPreStopURL(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%+v: %q, %v; want %q", tc.g, got, err, tc.want)
 		}
+	}
+	if got, err := preStopURL(&corev1.HTTPGetAction{Port: intstr.FromInt32(8443), Scheme: corev1.URISchemeHTTPS}, c); err == nil || !strings.Contains(err.Error(), "plain HTTP only") {
+		t.Errorf("https: %q, %v; want an error saying graceful-init sends plain HTTP only", got, err)
 	}
 	for _, p := range []intstr.IntOrString{intstr.FromString("web"), intstr.FromString("8080"), intstr.FromInt32(0), intstr.FromInt32(70000)} {
 		if got, err := preStopURL(&corev1.HTTPGetAction{Port: p}, c); err == nil {
