@@ -135,6 +135,12 @@ func run(ctx context.Context, o options) error {
 	for _, out := range outs {
 		printLog(out)
 	}
+	if m := outs[1].Stop.Message; m != "" {
+		fmt.Printf("\n--- %s: the container's termination message, graceful-init's shutdown report\n    (kubectl describe pod shows it as the terminated state's Message)\n", outs[1].Pod)
+		for _, l := range strings.Split(strings.TrimRight(m, "\n"), "\n") {
+			fmt.Printf("  %s\n", l)
+		}
+	}
 	fmt.Println()
 	if err := seed.WriteTable(os.Stdout, []string{"without graceful", "with graceful"}, outs); err != nil {
 		return err

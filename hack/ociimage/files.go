@@ -35,6 +35,7 @@ type FileSpec struct {
 	User       string
 	Env        []string
 	WorkingDir string
+	StopSignal string // the image's STOPSIGNAL, e.g. "SIGQUIT"
 	Labels     map[string]string
 	Platform   v1.Platform // default linux/amd64
 }
@@ -120,6 +121,7 @@ func BuildFiles(s FileSpec) (v1.Image, error) {
 	cf.Config.User = s.User
 	cf.Config.Env = s.Env
 	cf.Config.WorkingDir = s.WorkingDir
+	cf.Config.StopSignal = s.StopSignal
 	cf.Config.Labels = s.Labels
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {

@@ -51,6 +51,7 @@ var env struct {
 	// Images, by digest.
 	images     deploy.Images // graceful's, and busybox without ENTRYPOINT/CMD
 	entrypoint string        // busybox with an ENTRYPOINT and CMD of its own
+	quit       string        // busybox whose STOPSIGNAL is SIGQUIT, running quitScript
 }
 
 // entrypointScript is the ENTRYPOINT of the entrypoint image: it names its
@@ -119,6 +120,18 @@ func setup() error {
 		return err
 	}
 	if env.entrypoint, err = deploy.Push(ctx, env.registry, ep, "entrypoint:e2e"); err != nil {
+		return err
+	}
+
+	qi, err := ociimage.BuildFiles(ociimage.FileSpec{
+		Entries:    ociimage.Busybox(src.Busybox, deploy.Applets...),
+		Entrypoint: []string{"/bin/sh", "-c", quitScript},
+		StopSignal: "SIGQUIT",
+	})
+	if err != nil {
+		return err
+	}
+	if env.quit, err = deploy.Push(ctx, env.registry, qi, "stopsignal-quit:e2e"); err != nil {
 		return err
 	}
 

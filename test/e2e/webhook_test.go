@@ -67,6 +67,17 @@ func TestWebhook(t *testing.T) {
 				"deployment":       testDeployment,
 				"shared-pid":       testSharedPIDNamespace,
 				"native-sidecar":   testNativeSidecar,
+				"stopsignal-quit":  testStopSignalQuit,
+				"prestop-sleep-ignores-term": func(t *testing.T) {
+					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}, "prestop-sleep")
+				},
+				"prestop-exec-ignores-term": func(t *testing.T) {
+					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "4"}}}, "prestop-exec")
+				},
+				"sidecar-ignores-term": testSidecarIgnoresTERM,
+				"prestop-uses-grace":   testPreStopUsesGrace,
+				"report-finished-pod":  testReportFinishedPod,
+				"report-probe-restart": testReportProbeRestart,
 			} {
 				t.Run(name, func(t *testing.T) { t.Parallel(); f(t) })
 			}

@@ -195,6 +195,7 @@ type Stop struct {
 	Gone       time.Duration // delete call → pod object removed
 	ExitCode   int32         // of the container; -1 when never seen terminated
 	Reason     string
+	Message    string // the terminated container's message (graceful-init's shutdown report)
 }
 
 // Delete deletes the pod with its own grace period and watches it go, for
@@ -236,7 +237,7 @@ func (c Client) StopWith(ctx context.Context, name, container string, stop func(
 		for _, cs := range p.Status.ContainerStatuses {
 			if cs.Name == container && cs.State.Terminated != nil && r.Terminated == 0 {
 				r.Terminated = time.Since(r.Start)
-				r.ExitCode, r.Reason = cs.State.Terminated.ExitCode, cs.State.Terminated.Reason
+				r.ExitCode, r.Reason, r.Message = cs.State.Terminated.ExitCode, cs.State.Terminated.Reason, cs.State.Terminated.Message
 			}
 		}
 		if ev.Type == watch.Deleted {
