@@ -40,7 +40,7 @@ const (
 )
 
 // Applets are the busybox applets in the test image.
-var Applets = []string{"sh", "sleep", "echo", "cat", "tr", "setsid", "true", "ps", "nc", "head"}
+var Applets = []string{"sh", "sleep", "echo", "cat", "tr", "setsid", "true", "ps", "nc", "head", "start-stop-daemon"}
 
 // Sources are the files the images are built from.
 type Sources struct {

@@ -18,10 +18,13 @@ import (
 )
 
 // quitScript is the STOPSIGNAL SIGQUIT image's entrypoint: a main shell and
-// a setsid daemon (outside its process group) that both clean up on QUIT
-// only, as nginx's master does.
-const quitScript = `trap 'echo "main: got QUIT"; wait; echo "main: cleanup done"; exit 0' QUIT
-setsid sh -c 'trap "echo daemon: got QUIT; sleep 1; echo daemon: cleanup done; exit 0" QUIT; echo daemon: started; while :; do sleep 1; done' &
+// a daemon in a session of its own that both clean up on QUIT only, as
+// nginx's master does. The daemon is started by start-stop-daemon, not as
+// "setsid ... &": a shell starts its background jobs with SIGQUIT ignored,
+// and a signal ignored at a shell's start can not be trapped. Its output
+// goes to graceful-init's stdout, the container's log.
+const quitScript = `trap 'echo "main: got QUIT"; echo "main: cleanup done"; exit 0' QUIT
+start-stop-daemon -S -b -p /nonexistent -x /bin/sh -- -c 'exec >/proc/1/fd/1; trap "echo daemon: got QUIT; sleep 1; echo daemon: cleanup done; exit 0" QUIT; echo daemon: started; while :; do sleep 1; done'
 echo "main: started"; while :; do sleep 1 & wait $!; done`
 
 // ignoreTERM runs a main process that ignores SIGTERM: only a SIGKILL ends it.
@@ -36,8 +39,9 @@ type timeline struct {
 }
 
 // stopTimeline reads the stop from a wrapped container's log and reports
-// it with the kubelet's deadline (the delete call + grace).
-func stopTimeline(t *testing.T, what string, r podrun.Stop, grace int, out, signal string) timeline {
+// it with the kubelet's deadline, deadline after the delete call (the grace
+// period; a preStop hook that uses it up adds the kubelet's 2 s floor).
+func stopTimeline(t *testing.T, what string, r podrun.Stop, grace int, deadline time.Duration, out, signal string) timeline {
 	t.Helper()
 	lines := parseLog(t, out)
 	var tl timeline
@@ -55,10 +59,10 @@ func stopTimeline(t *testing.T, what string, r podrun.Stop, grace int, out, sign
 	if tl.marked && tl.killed {
 		sinceMark = fmt.Sprintf("%.2fs", (initClock(t, tl.kill) - initClock(t, tl.mark)).Seconds())
 	}
-	t.Logf("%s (grace %ds): after the delete: mark %s, %s %s, graceful-init SIGKILL %s (mark + %s on its clock), exit %s; the kubelet's deadline %ds\n%s",
-		what, grace, after(tl.mark, tl.marked), signal, after(tl.signal, tl.signalled), after(tl.kill, tl.killed), sinceMark, after(tl.exit, tl.exited), grace, out)
-	report(t, "stop path %s: grace %ds; after delete: mark %s, stop signal %s %s, init SIGKILL %s (mark+%s, init clock), init exit %s, kubelet deadline %ds",
-		what, grace, after(tl.mark, tl.marked), signal, after(tl.signal, tl.signalled), after(tl.kill, tl.killed), sinceMark, after(tl.exit, tl.exited), grace)
+	t.Logf("%s (grace %ds): after the delete: mark %s, %s %s, graceful-init SIGKILL %s (mark + %s on its clock), exit %s; the kubelet's deadline %v\n%s",
+		what, grace, after(tl.mark, tl.marked), signal, after(tl.signal, tl.signalled), after(tl.kill, tl.killed), sinceMark, after(tl.exit, tl.exited), deadline, out)
+	report(t, "stop path %s: grace %ds; after delete: mark %s, stop signal %s %s, init SIGKILL %s (mark+%s, init clock), init exit %s, kubelet deadline %v",
+		what, grace, after(tl.mark, tl.marked), signal, after(tl.signal, tl.signalled), after(tl.kill, tl.killed), sinceMark, after(tl.exit, tl.exited), deadline)
 	return tl
 }
 
@@ -83,9 +87,9 @@ func requireInitKilledFirst(t *testing.T, tl timeline, grace int, named string) 
 
 // testStopSignalQuit: the runtime stops a container with its image's
 // STOPSIGNAL (SIGQUIT); the webhook found it in the image config, so
-// graceful-init starts its shutdown on QUIT and sends it to the setsid
-// daemon too: both clean up, the container exits 0 long before the grace
-// period.
+// graceful-init starts its shutdown on QUIT and sends it to the daemon that
+// left the process group too, and waits for it after the main shell exits:
+// both clean up, the container exits 0 long before the grace period.
 func testStopSignalQuit(t *testing.T) {
 	const grace = 10
 	p := &corev1.Pod{}
@@ -106,7 +110,7 @@ func testStopSignalQuit(t *testing.T) {
 	r := deletePod(t, pod.Name)
 	out := waitLogEnd(t, logs)
 	reportStop(t, "stopsignal-quit", r)
-	tl := stopTimeline(t, "STOPSIGNAL SIGQUIT", r, grace, out, "QUIT")
+	tl := stopTimeline(t, "STOPSIGNAL SIGQUIT", r, grace, grace*time.Second, out, "QUIT")
 	lines := parseLog(t, out)
 	for _, l := range []string{"main: got QUIT", "daemon: got QUIT", "daemon: cleanup done", "main: cleanup done"} {
 		if !podrun.Has(lines, l) {
@@ -139,7 +143,7 @@ func testPreStopIgnoresTERM(t *testing.T, hook corev1.LifecycleHandler, name str
 	r := deletePod(t, pod.Name)
 	out := waitLogEnd(t, logs)
 	reportStop(t, name, r)
-	tl := stopTimeline(t, name, r, grace, out, "TERM")
+	tl := stopTimeline(t, name, r, grace, grace*time.Second, out, "TERM")
 	requireInitKilledFirst(t, tl, grace, "sh -c")
 	if r.ExitCode != 137 {
 		t.Errorf("container exit %d %s, want 137 (SIGKILLed by graceful-init)", r.ExitCode, r.Reason)
@@ -179,7 +183,7 @@ func testSidecarIgnoresTERM(t *testing.T) {
 	if !podrun.Has(parseLog(t, appOut), "app: cleanup done") {
 		t.Errorf("the app did not finish its 7 s cleanup:\n%s", appOut)
 	}
-	tl := stopTimeline(t, "native sidecar ignoring SIGTERM behind a 7 s app", r, grace, sideOut, "TERM")
+	tl := stopTimeline(t, "native sidecar ignoring SIGTERM behind a 7 s app", r, grace, grace*time.Second, sideOut, "TERM")
 	requireInitKilledFirst(t, tl, grace, "sh -c")
 }
 
@@ -199,7 +203,7 @@ func testPreStopUsesGrace(t *testing.T) {
 	r := deletePod(t, pod.Name)
 	out := waitLogEnd(t, logs)
 	reportStop(t, "prestop-uses-grace", r)
-	tl := stopTimeline(t, "preStop using the whole grace period", r, grace, out, "TERM")
+	tl := stopTimeline(t, "preStop using the whole grace period", r, grace, grace*time.Second+contract.StopFloor, out, "TERM")
 	lines := parseLog(t, out)
 	if !tl.marked || !tl.signalled {
 		t.Fatalf("graceful-init logged the mark (%v) and SIGTERM (%v)", tl.marked, tl.signalled)
