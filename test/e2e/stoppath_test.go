@@ -264,35 +264,37 @@ func lastLine(s string) string {
 // liveness probe fails keeps graceful-init's report as
 // state.terminated.message.
 func testReportFinishedPod(t *testing.T) {
-	pod, _ := startPod(t, optIn(probePod("report-finished", corev1.RestartPolicyNever)))
-	requireInjected(t, pod)
-	var term *corev1.ContainerStateTerminated
-	poll(t, time.Minute, "the container terminated", func() (bool, string) {
-		p, err := env.cs.CoreV1().Pods(env.ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
-		if err != nil || len(p.Status.ContainerStatuses) == 0 {
-			return false, fmt.Sprint(err)
-		}
-		term = p.Status.ContainerStatuses[0].State.Terminated
-		return term != nil, string(p.Status.Phase)
+	testProbeReport(t, "report-finished", corev1.RestartPolicyNever, "finished pod", func(cs corev1.ContainerStatus) *corev1.ContainerStateTerminated {
+		return cs.State.Terminated
 	})
-	checkReport(t, "finished pod", term)
 }
 
 // testReportProbeRestart: a container restarted by its liveness probe keeps
 // the report of its previous run as lastState.terminated.message.
 func testReportProbeRestart(t *testing.T) {
-	pod, _ := startPod(t, optIn(probePod("report-restart", corev1.RestartPolicyAlways)))
+	testProbeReport(t, "report-restart", corev1.RestartPolicyAlways, "liveness-probe restart", func(cs corev1.ContainerStatus) *corev1.ContainerStateTerminated {
+		if cs.RestartCount == 0 {
+			return nil
+		}
+		return cs.LastTerminationState.Terminated
+	})
+}
+
+// testProbeReport runs probePod with restart and checks the report in the
+// terminated state that state picks from the container's status, once there.
+func testProbeReport(t *testing.T, name string, restart corev1.RestartPolicy, what string, state func(corev1.ContainerStatus) *corev1.ContainerStateTerminated) {
+	pod, _ := startPod(t, optIn(probePod(name, restart)))
 	requireInjected(t, pod)
 	var term *corev1.ContainerStateTerminated
-	poll(t, time.Minute, "the container restarted by its liveness probe", func() (bool, string) {
+	poll(t, time.Minute, what, func() (bool, string) {
 		p, err := env.cs.CoreV1().Pods(env.ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
 		if err != nil || len(p.Status.ContainerStatuses) == 0 {
 			return false, fmt.Sprint(err)
 		}
 		cs := p.Status.ContainerStatuses[0]
-		term = cs.LastTerminationState.Terminated
-		return cs.RestartCount > 0 && term != nil, fmt.Sprintf("restarts %d", cs.RestartCount)
+		term = state(cs)
+		return term != nil, fmt.Sprintf("phase %s, restarts %d", p.Status.Phase, cs.RestartCount)
 	})
-	checkReport(t, "liveness-probe restart", term)
+	checkReport(t, what, term)
 	deletePod(t, pod.Name)
 }
