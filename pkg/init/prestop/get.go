@@ -13,8 +13,11 @@ import (
 
 // get is the kubelet's httpGet hook, sent from inside the container: GET
 // rawURL with headers ("Name: value"); an empty host is the pod's IP, which
-// ip returns. Success is a response with a status of 200-399 (a redirect is
-// not followed: the kubelet counts it as success too).
+// ip returns. As for the kubelet, any HTTP response is a success, whatever
+// its status: only a failed request fails the hook. Redirects to the same
+// host are followed, at most 10; one to another host (or to https) is not
+// followed and counts as the response, as the kubelet's redirect checker has
+// it.
 //
 // It speaks HTTP/1.1 itself over package net rather than through net/http:
 // net/http and crypto/tls would double graceful-init's size and, as their
@@ -29,44 +32,81 @@ func get(rawURL string, headers []string, ip func() string) error {
 	if u.Scheme != "http" {
 		return fmt.Errorf("--http-get %q: only http:// URLs are supported from inside the container", rawURL)
 	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" {
-		host = ip()
+	if u.Hostname() == "" {
+		u.Host = net.JoinHostPort(ip(), portOf(u))
 	}
-	if port == "" {
-		port = "80"
+	first := u.Hostname()
+	for redirects := 0; ; redirects++ {
+		next, err := getOnce(u, headers)
+		if err != nil || next == nil {
+			return err
+		}
+		if next.Scheme != "http" || next.Hostname() != first {
+			return nil // not followed: the redirect is the response
+		}
+		if redirects == 10 {
+			return fmt.Errorf("GET %s: stopped after 10 redirects", rawURL)
+		}
+		u = next
 	}
-	addr := net.JoinHostPort(host, port)
+}
+
+// portOf is u's port, 80 when it names none.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	return "80"
+}
+
+// getOnce sends one GET for u and returns where a redirect points (nil for
+// any other response).
+func getOnce(u *url.URL, headers []string) (*url.URL, error) {
+	addr := net.JoinHostPort(u.Hostname(), portOf(u))
 	req, err := request(u, addr, headers)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	target := "http://" + addr + u.RequestURI()
 	// No timeout: the kubelet bounds the hook, as it bounds its own GET.
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", target, err)
+		return nil, fmt.Errorf("GET %s: %w", target, err)
 	}
 	defer conn.Close()
 	if _, err := io.WriteString(conn, req); err != nil {
-		return fmt.Errorf("GET %s: send: %w", target, err)
+		return nil, fmt.Errorf("GET %s: send: %w", target, err)
 	}
 	r := bufio.NewReader(conn)
 	line, err := r.ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("GET %s: read the response: %w", target, err)
+		return nil, fmt.Errorf("GET %s: read the response: %w", target, err)
 	}
 	code, err := statusCode(line)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", target, err)
+		return nil, fmt.Errorf("GET %s: %w", target, err)
+	}
+	var location string
+	for {
+		h, err := r.ReadString('\n')
+		if err != nil || strings.TrimSpace(h) == "" {
+			break
+		}
+		if name, value, ok := strings.Cut(h, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "Location") {
+			location = strings.TrimSpace(value)
+		}
 	}
 	// Read the rest (up to a limit) so that the server's handler can
 	// finish writing instead of meeting a reset connection.
 	_, _ = io.Copy(io.Discard, io.LimitReader(r, 1<<20))
-	if code < 200 || code > 399 {
-		return fmt.Errorf("GET %s: status %d", target, code)
+	if code < 300 || code > 399 || location == "" {
+		return nil, nil
 	}
-	return nil
+	next, err := u.Parse(location)
+	if err != nil {
+		return nil, nil // a Location that is no URL: the redirect is the answer
+	}
+	return next, nil
 }
 
 // request is the GET request for u sent to addr: the kubelet's default

@@ -166,7 +166,10 @@ func (p procs) mark() (int, error) {
 		return 0, err
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
-	if errors.Is(err, unix.ENOSYS) {
+	if pidfdRefused(err) {
+		// No pidfd here (a kernel before 5.3, or a seccomp profile that
+		// refuses it): check the process again and signal it by pid. The
+		// window for a reused pid is the time between the check and kill.
 		if err := p.recheck(pid, me); err != nil {
 			return 0, err
 		}
@@ -182,10 +185,22 @@ func (p procs) mark() (int, error) {
 	if err := p.recheck(pid, me); err != nil {
 		return 0, err
 	}
-	if err := unix.PidfdSendSignal(fd, contract.MarkSignal, nil, 0); err != nil {
+	if err := unix.PidfdSendSignal(fd, contract.MarkSignal, nil, 0); pidfdRefused(err) {
+		// The pidfd still names the checked process: kill by pid is as
+		// safe until the fd is closed.
+		if err := unix.Kill(pid, contract.MarkSignal); err != nil {
+			return 0, fmt.Errorf("signal graceful-init (pid %d): %w", pid, err)
+		}
+	} else if err != nil {
 		return 0, fmt.Errorf("signal graceful-init (pid %d): %w", pid, err)
 	}
 	return pid, nil
+}
+
+// pidfdRefused reports whether a pidfd call failed because the kernel or a
+// seccomp filter does not offer it, rather than because of the process.
+func pidfdRefused(err error) bool {
+	return errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL)
 }
 
 // recheck makes sure pid is still the init findInit chose.

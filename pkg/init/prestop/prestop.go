@@ -10,8 +10,9 @@
 //     supervises this container (findInit); the init records when it came
 //     and forwards nothing.
 //  2. Then the hook: nothing; --sleep D; --http-get URL, from inside the
-//     container, with the kubelet's rules (an empty host is the pod's IP; a
-//     status outside 200-399 or no connection is a failure); or -- CMD,
+//     container, with the kubelet's rules (an empty host is the pod's IP;
+//     same-host redirects are followed; only a failed request fails the
+//     hook, never a status code); or -- CMD,
 //     exec'd in place with the same argv and environment, so its status is
 //     the hook's.
 //  3. A mark that can not be sent is said on stderr and the hook runs all the

@@ -100,6 +100,10 @@ func TestGet(t *testing.T) {
 		switch r.URL.Path {
 		case "/redirect":
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		case "/loop":
+			http.Redirect(w, r, "/loop", http.StatusFound)
+		case "/away":
+			http.Redirect(w, r, "http://other.invalid/x", http.StatusMovedPermanently)
 		case "/fail":
 			http.Error(w, "no", http.StatusServiceUnavailable)
 		case "/missing":
@@ -125,12 +129,22 @@ func TestGet(t *testing.T) {
 	if gotHost != "127.0.0.1:"+port || got.Get("User-Agent") != "graceful-init-prestop" {
 		t.Errorf("empty host: Host %q, headers %v", gotHost, got)
 	}
-	if err := get(srv.URL+"/redirect", nil, loopback); err != nil {
-		t.Errorf("a redirect is a success, as for the kubelet: %v", err)
+	// Same-host redirects are followed, as the kubelet's client does.
+	if err := get(srv.URL+"/redirect", nil, loopback); err != nil || gotPath != "/elsewhere" {
+		t.Errorf("a redirect on the same host is followed: %v, last path %q", err, gotPath)
 	}
-	for path, want := range map[string]string{"/fail": "status 503", "/missing": "status 404"} {
-		if err := get(srv.URL+path, nil, loopback); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("GET %s: %v, want %q", path, err, want)
+	if err := get(srv.URL+"/loop", nil, loopback); err == nil || !strings.Contains(err.Error(), "10 redirects") {
+		t.Errorf("a redirect loop: %v, want a stop after 10 redirects", err)
+	}
+	// One to another host is the answer itself: nothing is sent there.
+	if err := get(srv.URL+"/away", nil, loopback); err != nil || gotPath != "/away" {
+		t.Errorf("a redirect to another host: %v, last path %q; want success without following", err, gotPath)
+	}
+	// Any status is a success: the kubelet fails a hook only when its
+	// request fails, never on the status code.
+	for _, path := range []string{"/fail", "/missing"} {
+		if err := get(srv.URL+path, nil, loopback); err != nil {
+			t.Errorf("GET %s: %v, want success (the status does not fail a hook)", path, err)
 		}
 	}
 	for url, want := range map[string]string{

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
 )
@@ -45,9 +46,23 @@ func stamp(at time.Duration, format string, args ...any) string {
 	return compactLine(fmt.Sprintf("+%.3fs ", at.Seconds()) + fmt.Sprintf(format, args...))
 }
 
-// compactLine keeps a report line one line: a command line may hold
-// newlines.
-func compactLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+// maxLine bounds a report line: one process with a long command line (a
+// Java classpath) must not push every other line out of the 4096 bytes.
+const maxLine = 300
+
+// compactLine keeps a report line one short line: a command line may hold
+// newlines, and is cut (at a character boundary) when it is too long.
+func compactLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) <= maxLine {
+		return s
+	}
+	cut := maxLine - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
 
 // text is the report, at most limit bytes.
 func (r *report) text(limit int) string {

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -161,4 +162,21 @@ func TestNoReport(t *testing.T) {
 		t.Errorf("the app's message became %q", b)
 	}
 	wantLogged(t, log, "termination log "+path+" holds a message already (not empty: 15 bytes): the shutdown report is not written")
+}
+
+// One process with a very long command line (a Java classpath) keeps its
+// line short, so the other lines still fit in the kubelet's 4096 bytes.
+func TestReportLongCommandLine(t *testing.T) {
+	long := strings.Repeat("/opt/app/lib/dependency-é.jar:", 200)
+	line := stamp(time.Second, "SIGKILL pid 7, budget spent: java -cp %s Main", long)
+	if len(line) > maxLine || !utf8.ValidString(line) || !strings.HasSuffix(line, "...") {
+		t.Errorf("a long line comes out as %d bytes (valid UTF-8: %v): %q", len(line), utf8.ValidString(line), line[max(0, len(line)-40):])
+	}
+	var r report
+	r.add(0, "termination started: preStop hook's mark")
+	r.add(time.Second, "SIGKILL pid 7, budget spent: java -cp %s Main", long)
+	r.add(time.Second, "exit 137: main process 7 killed by SIGKILL")
+	if got := r.text(contract.TerminationLogLimit); !strings.Contains(got, "termination started") || !strings.Contains(got, "SIGKILL pid 7") {
+		t.Errorf("the report lost its lines to one long one:\n%s", got)
+	}
 }
