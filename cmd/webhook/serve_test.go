@@ -135,7 +135,16 @@ func TestServeProcess(t *testing.T) {
 		t.Errorf("pod not injected: %q\n%s", pod.Spec.Containers[0].Command, logs.String())
 	}
 	for what, p := range map[string]int{"webhook": port, "metrics": metrics} {
-		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) //nolint:gosec // only ALPN is checked
+		// Readiness covers the webhook server, not the metrics server: the
+		// manager starts that one on its own, after making its certificate.
+		var conn *tls.Conn
+		var err error
+		for end := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			conn, err = tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) //nolint:gosec // only ALPN is checked
+			if err == nil || time.Now().After(end) {
+				break
+			}
+		}
 		if err != nil {
 			t.Fatalf("TLS to the %s server: %v", what, err)
 		}

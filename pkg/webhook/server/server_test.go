@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -215,6 +216,18 @@ func TestServe(t *testing.T) {
 	// self-signed certificate, as Prometheus with insecureSkipVerify.
 	h2Client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed by design
+	// Readiness covers the webhook server, not the metrics server, which
+	// the manager starts on its own after making its certificate.
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", metricsPort), time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the metrics server never listened: %v", err)
+		}
+	}
 	scrape := func(bearer string) (int, string, string) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/metrics", metricsPort), nil)
 		if bearer != "" {
