@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,13 +33,19 @@ var (
 // sigcatch); every graceful-init built for use is built with both.
 const linknameTag = "graceful_linkname"
 
-// buildInit builds graceful-init (cmd/init) to bin with the go build
-// arguments args, static, with GOFLAGS cleared so that only args decide.
+// buildInit builds graceful-init (cmd/init) for this machine to bin with
+// the go build arguments args, static, with GOFLAGS cleared so that only
+// args decide.
 func buildInit(bin string, args ...string) error {
+	return buildInitFor(runtime.GOARCH, bin, args...)
+}
+
+// buildInitFor is buildInit for GOARCH goarch.
+func buildInitFor(goarch, bin string, args ...string) error {
 	cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", bin, "../../cmd/init")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s cmd/init: %w\n%s", strings.Join(args, " "), err, out)
+		return fmt.Errorf("GOARCH=%s go build %s cmd/init: %w\n%s", goarch, strings.Join(args, " "), err, out)
 	}
 	return nil
 }
@@ -54,16 +61,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	initBin = filepath.Join(dir, "graceful-init")
-	probeBin = filepath.Join(dir, "initprobe")
-	if err := buildInit(initBin, "-trimpath", "-tags", linknameTag, "-ldflags=-s -w -checklinkname=0"); err != nil {
+	// graceful-init and initprobe for every arch of GRACEFUL_TEST_ARCHES
+	// (arch_test.go); initBin and probeBin are the native ones.
+	if err := buildTargets(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", probeBin, "../initprobe")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build test/initprobe: %v\n%s", err, out)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	if os.Geteuid() != 0 {
@@ -181,6 +183,7 @@ func startInit(t *testing.T, m mode, env []string, args ...string) *initRun {
 
 func start(t *testing.T, cmd *exec.Cmd, env []string, m mode) *initRun {
 	t.Helper()
+	needMode(t, m)
 	r := &initRun{t: t, cmd: cmd, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr, cmd.Stdout = r.stderr, r.stdout
@@ -245,8 +248,7 @@ func (r *initRun) childOf(parent int) int {
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			pid, _ := strconv.Atoi(f[0])
 			// Wait for the exec: until then the child is still unshare.
-			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-			if exe == initBin {
+			if runs(pid, initBin) {
 				return pid
 			}
 		}
