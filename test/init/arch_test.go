@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,20 +53,11 @@ func testArches() []string {
 	}
 	arches := []string{runtime.GOARCH}
 	for _, a := range strings.Fields(strings.ReplaceAll(list, ",", " ")) {
-		if !contains(arches, a) {
+		if !slices.Contains(arches, a) {
 			arches = append(arches, a)
 		}
 	}
 	return arches
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // buildTargets builds graceful-init and initprobe into dir for every arch of
