@@ -112,7 +112,7 @@ func (t *target) checkEmulation() error {
 	}
 	out, err = exec.Command(t.initBin, "--", "/bin/true").CombinedOutput()
 	if err != nil && bytes.Contains(out, []byte("become subreaper")) {
-		t.noSubreaper = fmt.Sprintf("the %s emulator refuses prctl(PR_SET_CHILD_SUBREAPER) (%s); qemu-user 8 and later pass it on", t.arch, bytes.TrimSpace(out))
+		t.noSubreaper = fmt.Sprintf("the %s emulator refuses prctl(PR_SET_CHILD_SUBREAPER) (%s); later qemu releases (9.0 at the latest) pass it on", t.arch, bytes.TrimSpace(out))
 	} else if err != nil {
 		return fmt.Errorf("graceful-init tests: the linux/%s graceful-init -- /bin/true: %v: %s", t.arch, err, out)
 	}
