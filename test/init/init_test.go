@@ -32,7 +32,7 @@ func waitReady(ev *events, n int) string {
 func TestExitCodes(t *testing.T) { forEachArch(t, exitCodes) }
 
 func exitCodes(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			codes := []int{0, 1, 2, 7, 126, 127, 128, 200, 255}
 			if m == subreaper {
@@ -67,7 +67,7 @@ func exitCodes(t *testing.T) {
 func TestForwardsToProcessGroup(t *testing.T) { forEachArch(t, forwardsToProcessGroup) }
 
 func forwardsToProcessGroup(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			ev := newEvents(t)
 			r := startInit(t, m, nil, "--", probeBin, "trap", "-o", ev.path, "-name", "p", "-children", "2")
@@ -118,7 +118,7 @@ func sigName(s syscall.Signal) string {
 func TestSignalMap(t *testing.T) { forEachArch(t, signalMap) }
 
 func signalMap(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			ev := newEvents(t)
 			r := startInit(t, m, nil, "--signal-map", "TERM=QUIT,USR1=USR2", "--", probeBin, "trap", "-o", ev.path, "-name", "p", "-exit-on", "QUIT", "-children", "1")
@@ -142,7 +142,7 @@ func signalMap(t *testing.T) {
 func TestSetsidDaemonGetsStopSignal(t *testing.T) { forEachArch(t, setsidDaemonGetsStopSignal) }
 
 func setsidDaemonGetsStopSignal(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			ev := newEvents(t)
 			script := fmt.Sprintf("%s & %s & %s; wait",
@@ -170,7 +170,7 @@ func setsidDaemonGetsStopSignal(t *testing.T) {
 func TestMainExitsWorkerFinishes(t *testing.T) { forEachArch(t, mainExitsWorkerFinishes) }
 
 func mainExitsWorkerFinishes(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			ev := newEvents(t)
 			script := fmt.Sprintf("%s & %s; exit 3", probe(ev, "worker", "-cleanup", "500ms"), waitReady(ev, 1))
@@ -190,7 +190,7 @@ func mainExitsWorkerFinishes(t *testing.T) {
 func TestBudgetKillsStubbornProcess(t *testing.T) { forEachArch(t, budgetKillsStubbornProcess) }
 
 func budgetKillsStubbornProcess(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			// The window is tight (the budget is 2.5s of a 3s grace), so a
 			// machine that stops running processes for seconds (seen once in
@@ -255,7 +255,7 @@ func killStubborn(t *testing.T, m mode) float64 {
 func TestDrainDelay(t *testing.T) { forEachArch(t, drainDelay) }
 
 func drainDelay(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			ev := newEvents(t)
 			r := startInit(t, m, nil, "--drain-delay=2s", "--", probeBin, "trap", "-o", ev.path, "-name", "app")
@@ -279,7 +279,7 @@ func drainDelay(t *testing.T) {
 func TestReapsOrphanedZombies(t *testing.T) { forEachArch(t, reapsOrphanedZombies) }
 
 func reapsOrphanedZombies(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			script := `i=0; while [ $i -lt 1000 ]; do (/bin/true &); i=$((i+1)); done`
 			r := startInit(t, m, nil, "-w", "--", "/bin/sh", "-c", script)
@@ -298,7 +298,7 @@ func TestNoLostExitStatus(t *testing.T) { forEachArch(t, noLostExitStatus) }
 
 func noLostExitStatus(t *testing.T) {
 	runs := map[mode]int{subreaper: 2000, pid1: 200}
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			needMode(t, m)
 			var bad atomic.Int32
@@ -356,7 +356,7 @@ func childInheritsSignalState(t *testing.T) {
 			sigbit(syscall.SIGINT) | sigbit(syscall.SIGUSR1) | sigbit(syscall.SIGPIPE) | sigbit(syscall.SIGCHLD) | sigbit(syscall.SIGTSTP),
 			sigbit(syscall.SIGTERM) | sigbit(syscall.SIGUSR2) | sigbit(syscall.SIGHUP), true},
 	} {
-		for _, m := range modes {
+		for _, m := range runnable() {
 			t.Run(tc.name+"/"+string(m), func(t *testing.T) {
 				needMode(t, m)
 				launch := []string{probeBin, "launch", "-ignore", tc.ignore, "-block", tc.block, "--", initBin, "-vvv", "--", "/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"}
@@ -400,7 +400,7 @@ func sigbit(s syscall.Signal) uint64 { return 1 << (s - 1) }
 func TestEarlySigterm(t *testing.T) { forEachArch(t, earlySigterm) }
 
 func earlySigterm(t *testing.T) {
-	for _, m := range modes {
+	for _, m := range runnable() {
 		t.Run(string(m), func(t *testing.T) {
 			counts := map[int]int{}
 			var waited []time.Duration
@@ -573,7 +573,7 @@ func execFailures(t *testing.T) {
 		{[]string{"-v"}, 2, []string{"no command"}},
 		{[]string{"sh", "-c", "exit 5"}, 5, nil},
 	} {
-		for _, m := range modes {
+		for _, m := range runnable() {
 			if !canRun(m) {
 				continue
 			}
