@@ -88,8 +88,8 @@ image: build-platforms ## Build the image without Docker: an OCI layout tar in b
 	go run ./hack/imagebuild -bin $(BIN) -platforms $(PLATFORMS) -version $(VERSION) -o $(BIN)/graceful-image.tar
 
 .PHONY: docker-build
-docker-build: ## Build the image with Docker buildx for PLATFORMS (machines with a Docker engine; add --push or --output to keep the index).
-	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) -t graceful:$(VERSION) .
+docker-build: ## Build the image with Docker buildx for PLATFORMS, no attestation manifests, as make image (machines with a Docker engine; add --push or --output to keep the index).
+	docker buildx build --platform $(PLATFORMS) --provenance=false --sbom=false --build-arg VERSION=$(VERSION) -t graceful:$(VERSION) .
 
 .PHONY: tools
 tools: ## Build helm, kustomize, golangci-lint and crictl from the Go module proxy into bin/tools (cached).
