@@ -67,13 +67,29 @@ build: build-init ## Build static graceful-init and graceful-webhook into bin/.
 build-init: ## Build static graceful-init into bin/ (tag graceful_linkname, -checklinkname=0: see docs/init.md).
 	CGO_ENABLED=0 go build $(GOFLAGS_INIT) -o $(BIN)/graceful-init ./cmd/init
 
+# The image's platforms: hack/ociimage.Platforms and the Dockerfile's list say
+# the same (a test keeps them in step). Each one's binaries go to
+# bin/<os>_<arch>[_<variant>]/.
+PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v7,linux/ppc64le,linux/s390x
+comma := ,
+
+.PHONY: build-platforms
+build-platforms: ## Cross-build static graceful-init and graceful-webhook for each of PLATFORMS into bin/<os>_<arch>[_<variant>]/.
+	@set -e; for p in $(subst $(comma), ,$(PLATFORMS)); do \
+	  IFS=/ read -r os arch variant <<< "$$p"; \
+	  dir=$(BIN)/$${os}_$${arch}$${variant:+_$$variant}; \
+	  echo "$$p: $$dir"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$${variant#v} go build $(GOFLAGS_INIT) -o $$dir/graceful-init ./cmd/init; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$${variant#v} go build $(GOFLAGS_BUILD) -o $$dir/graceful-webhook ./cmd/webhook; \
+	done
+
 .PHONY: image
-image: build ## Build the image without Docker: an OCI layout tar in bin/graceful-image.tar.
-	go run ./hack/imagebuild -init $(BIN)/graceful-init -webhook $(BIN)/graceful-webhook -version $(VERSION) -o $(BIN)/graceful-image.tar
+image: build-platforms ## Build the image without Docker: an OCI layout tar in bin/graceful-image.tar, an index of PLATFORMS.
+	go run ./hack/imagebuild -bin $(BIN) -platforms $(PLATFORMS) -version $(VERSION) -o $(BIN)/graceful-image.tar
 
 .PHONY: docker-build
-docker-build: ## Build the image with Docker (machines with a Docker engine).
-	docker build --build-arg VERSION=$(VERSION) -t graceful:$(VERSION) .
+docker-build: ## Build the image with Docker buildx for PLATFORMS, no attestation manifests, as make image (machines with a Docker engine; add --push or --output to keep the index).
+	docker buildx build --platform $(PLATFORMS) --provenance=false --sbom=false --build-arg VERSION=$(VERSION) -t graceful:$(VERSION) .
 
 .PHONY: tools
 tools: ## Build helm, kustomize, golangci-lint and crictl from the Go module proxy into bin/tools (cached).

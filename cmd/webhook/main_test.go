@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+
 	"github.com/graceful-dev/graceful/pkg/contract"
 )
 
@@ -18,6 +21,27 @@ func TestInjectCommand(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), contract.InitPath) || !strings.Contains(out.String(), "--drain-delay=5s") {
 		t.Errorf("example not rewritten:\n%s", out.String())
+	}
+}
+
+// TestInjectCommandImageByDigest: --image by digest (the multi-platform
+// index's, with or without a tag) is kept as given in the install container,
+// so each node pulls its own platform's image of that index.
+func TestInjectCommandImageByDigest(t *testing.T) {
+	const d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for _, ref := range []string{"registry.example:5000/mirror/graceful@" + d, "ghcr.io/graceful-dev/graceful:v1.0.0@" + d} {
+		var out, errb bytes.Buffer
+		if code := run([]string{"inject", "-f", "../../examples/app.yaml", "--image", ref}, nil, &out, &errb); code != 0 {
+			t.Fatalf("%s: exit %d, stderr: %s", ref, code, errb.String())
+		}
+		var dep appsv1.Deployment
+		if err := yaml.Unmarshal(out.Bytes(), &dep); err != nil {
+			t.Fatalf("%s: output: %v\n%s", ref, err, out.String())
+		}
+		ics := dep.Spec.Template.Spec.InitContainers
+		if len(ics) != 1 || ics[0].Image != ref {
+			t.Errorf("--image %s: init containers %+v, want one with that image", ref, ics)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ const namespace = "graceful-demo"
 type options struct {
 	kubeconfig, registry         string
 	initBin, webhookBin, busybox string
+	binDir                       string
 	helm, chart                  string
 	grace                        int64
 	down                         bool
@@ -46,6 +48,7 @@ func main() {
 	flag.StringVar(&o.registry, "registry", "", "host:port of a plain-HTTP registry that this machine and the cluster's nodes reach (hack/cluster: 10.200.0.2:5000)")
 	flag.StringVar(&o.initBin, "init", "bin/graceful-init", "static graceful-init")
 	flag.StringVar(&o.webhookBin, "webhook", "bin/graceful-webhook", "static graceful-webhook")
+	flag.StringVar(&o.binDir, "bin", "bin", "other platforms' binaries for graceful's image index, where make build-platforms puts them (bin/<os>_<arch>[_<variant>]/), if there")
 	flag.StringVar(&o.busybox, "busybox", "/bin/busybox", "static busybox (Debian: busybox-static)")
 	flag.StringVar(&o.helm, "helm", "bin/tools/helm", "helm (make tools)")
 	flag.StringVar(&o.chart, "chart", "charts/graceful", "the chart")
@@ -91,7 +94,11 @@ func run(ctx context.Context, o options) error {
 	}
 
 	say("pushing graceful's image and a busybox image to %s", o.registry)
-	ims, err := deploy.PushImages(ctx, o.registry, "demo", deploy.Sources{Init: o.initBin, Webhook: o.webhookBin, Busybox: o.busybox})
+	more := deploy.OtherPlatforms(o.binDir)
+	for _, b := range more {
+		say("graceful's image index: %s too (%s)", b.Platform.String(), filepath.Dir(b.InitBinary))
+	}
+	ims, err := deploy.PushImages(ctx, o.registry, "demo", deploy.Sources{Init: o.initBin, Webhook: o.webhookBin, More: more, Busybox: o.busybox})
 	if err != nil {
 		return err
 	}

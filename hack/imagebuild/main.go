@@ -1,49 +1,126 @@
 // Command imagebuild writes graceful's image without Docker (see hack/ociimage):
+// an image index with one image per platform, from binaries that
+// `make build-platforms` cross-built into BIN/<os>_<arch>[_<variant>]/,
 //
-//	go run ./hack/imagebuild -init bin/graceful-init -webhook bin/graceful-webhook -o bin/graceful-image.tar [-push 127.0.0.1:5000/graceful:dev]
+//	go run ./hack/imagebuild -bin bin -platforms linux/amd64,linux/arm64 -o bin/graceful-image.tar [-push 127.0.0.1:5000/graceful:dev]
+//
+// or, without -platforms, the single linux/amd64 image of -init and -webhook:
+//
+//	go run ./hack/imagebuild -init bin/graceful-init -webhook bin/graceful-webhook -o bin/graceful-image.tar
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/graceful-dev/graceful/hack/ociimage"
 )
 
 func main() {
-	initBin := flag.String("init", "bin/graceful-init", "static graceful-init")
-	webhookBin := flag.String("webhook", "bin/graceful-webhook", "static graceful-webhook")
+	initBin := flag.String("init", "bin/graceful-init", "static graceful-init (without -platforms)")
+	webhookBin := flag.String("webhook", "bin/graceful-webhook", "static graceful-webhook (without -platforms)")
+	binDir := flag.String("bin", "bin", "directory holding <os>_<arch>[_<variant>]/graceful-{init,webhook} (with -platforms)")
+	platforms := flag.String("platforms", "", "comma-separated platforms (os/arch[/variant]) of an image index; '' for one linux/amd64 image")
 	version := flag.String("version", "dev", "version label")
 	ref := flag.String("name", "graceful.dev/graceful:dev", "image name recorded in the layout")
 	out := flag.String("o", "bin/graceful-image.tar", "OCI image layout tar to write ('' to skip)")
 	push := flag.String("push", "", "also push to this reference (plain HTTP for 127.0.0.1/localhost)")
 	flag.Parse()
 
-	img, err := ociimage.Build(ociimage.Spec{InitBinary: *initBin, WebhookBinary: *webhookBin, Version: *version})
+	if *platforms == "" {
+		img, err := ociimage.Build(ociimage.Spec{InitBinary: *initBin, WebhookBinary: *webhookBin, Version: *version})
+		if err != nil {
+			fail(err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			fail(err)
+		}
+		if *out != "" {
+			if err := ociimage.WriteLayoutTar(img, *ref, *out); err != nil {
+				fail(err)
+			}
+			fmt.Printf("wrote %s (%s, %s)\n", *out, *ref, d)
+		}
+		if *push != "" {
+			r := parse(*push)
+			if err := remote.Write(r, img); err != nil {
+				fail(fmt.Errorf("push %s: %w", *push, err))
+			}
+			fmt.Printf("pushed %s@%s\n", *push, d)
+		}
+		return
+	}
+
+	var bins []ociimage.Binaries
+	for _, s := range strings.Split(*platforms, ",") {
+		p, err := v1.ParsePlatform(strings.TrimSpace(s))
+		if err != nil {
+			fail(fmt.Errorf("-platforms: %w", err))
+		}
+		dir := filepath.Join(*binDir, ociimage.PlatformDir(*p))
+		bins = append(bins, ociimage.Binaries{Platform: *p, InitBinary: filepath.Join(dir, "graceful-init"), WebhookBinary: filepath.Join(dir, "graceful-webhook")})
+	}
+	idx, err := ociimage.BuildIndex(*version, bins)
+	if err != nil {
+		fail(err)
+	}
+	d, err := idx.Digest()
 	if err != nil {
 		fail(err)
 	}
 	if *out != "" {
-		if err := ociimage.WriteLayoutTar(img, *ref, *out); err != nil {
+		if err := ociimage.WriteIndexLayoutTar(idx, *ref, *out); err != nil {
 			fail(err)
 		}
-		d, _ := img.Digest()
-		fmt.Printf("wrote %s (%s, %s)\n", *out, *ref, d)
+		fmt.Printf("wrote %s (%s, index %s)\n", *out, *ref, d)
+		m, err := idx.IndexManifest()
+		if err != nil {
+			fail(err)
+		}
+		for _, desc := range m.Manifests {
+			img, err := idx.Image(desc.Digest)
+			if err != nil {
+				fail(err)
+			}
+			var layers int64
+			ls, err := img.Layers()
+			if err != nil {
+				fail(err)
+			}
+			for _, l := range ls {
+				n, err := l.Size()
+				if err != nil {
+					fail(err)
+				}
+				layers += n
+			}
+			fmt.Printf("  %-14s %s  layer %d bytes\n", desc.Platform.String(), desc.Digest, layers)
+		}
 	}
 	if *push != "" {
-		r, err := name.ParseReference(*push)
-		if err != nil {
-			fail(fmt.Errorf("-push %q: %w", *push, err))
-		}
-		if err := remote.Write(r, img); err != nil {
+		r := parse(*push)
+		if err := remote.WriteIndex(r, idx); err != nil {
 			fail(fmt.Errorf("push %s: %w", *push, err))
 		}
-		fmt.Printf("pushed %s\n", *push)
+		fmt.Printf("pushed %s@%s\n", *push, d)
 	}
+}
+
+func parse(s string) name.Reference {
+	r, err := name.ParseReference(s) // plain HTTP for 127.0.0.1 and localhost (name.Registry.Scheme)
+
+	if err != nil {
+		fail(fmt.Errorf("-push %q: %w", s, err))
+	}
+	return r
 }
 
 func fail(err error) {

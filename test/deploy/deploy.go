@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -44,18 +45,52 @@ var Applets = []string{"sh", "sleep", "echo", "cat", "tr", "setsid", "true", "ps
 
 // Sources are the files the images are built from.
 type Sources struct {
-	Init, Webhook string // static graceful-init and graceful-webhook
-	Busybox       string // static busybox
+	Init, Webhook string // static graceful-init and graceful-webhook of this machine's platform (HostPlatform)
+	// More are other platforms' binaries for graceful's image index (make
+	// build-platforms; see OtherPlatforms), for clusters with such nodes.
+	More    []ociimage.Binaries
+	Busybox string // static busybox
 }
 
 // Images are pushed images, by digest.
 type Images struct {
-	Graceful string // graceful-init and graceful-webhook (hack/ociimage.Build)
+	Graceful string // graceful's image index (hack/ociimage.BuildIndex): each node pulls its own platform's image
 	Busybox  string // busybox with Applets, no ENTRYPOINT or CMD
 }
 
-// PushImages builds graceful's image and the busybox image, tagged tag, and
-// pushes them to registry (host:port, plain HTTP).
+// HostPlatform is the platform of this machine's binaries (Sources.Init and
+// Webhook): linux/amd64 for the local cluster.
+func HostPlatform() v1.Platform {
+	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	if p.Architecture == "arm" {
+		p.Variant = "v7"
+	}
+	return p
+}
+
+// OtherPlatforms returns the binaries in binDir/<os>_<arch>[_<variant>]/
+// (make build-platforms) of each of ociimage.Platforms but HostPlatform
+// that has both.
+func OtherPlatforms(binDir string) []ociimage.Binaries {
+	var bs []ociimage.Binaries
+	for _, p := range ociimage.Platforms {
+		if p.Equals(HostPlatform()) {
+			continue
+		}
+		dir := filepath.Join(binDir, ociimage.PlatformDir(p))
+		b := ociimage.Binaries{Platform: p, InitBinary: filepath.Join(dir, "graceful-init"), WebhookBinary: filepath.Join(dir, "graceful-webhook")}
+		_, err1 := os.Stat(b.InitBinary)
+		_, err2 := os.Stat(b.WebhookBinary)
+		if err1 == nil && err2 == nil {
+			bs = append(bs, b)
+		}
+	}
+	return bs
+}
+
+// PushImages builds graceful's image index (HostPlatform's binaries, then
+// src.More) and the busybox image, tagged tag, and pushes them to registry
+// (host:port, plain HTTP).
 func PushImages(ctx context.Context, registry, tag string, src Sources) (Images, error) {
 	for _, f := range []string{src.Init, src.Webhook, src.Busybox} {
 		if _, err := os.Stat(f); err != nil {
@@ -63,11 +98,12 @@ func PushImages(ctx context.Context, registry, tag string, src Sources) (Images,
 		}
 	}
 	var ims Images
-	g, err := ociimage.Build(ociimage.Spec{InitBinary: src.Init, WebhookBinary: src.Webhook, Version: tag})
+	bins := append([]ociimage.Binaries{{Platform: HostPlatform(), InitBinary: src.Init, WebhookBinary: src.Webhook}}, src.More...)
+	g, err := ociimage.BuildIndex(tag, bins)
 	if err != nil {
 		return ims, err
 	}
-	if ims.Graceful, err = Push(ctx, registry, g, "graceful:"+tag); err != nil {
+	if ims.Graceful, err = PushIndex(ctx, registry, g, "graceful:"+tag); err != nil {
 		return ims, err
 	}
 	bb, err := ociimage.BuildFiles(ociimage.FileSpec{Entries: ociimage.Busybox(src.Busybox, Applets...)})
@@ -90,6 +126,23 @@ func Push(ctx context.Context, registry string, img v1.Image, repoTag string) (s
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
 	d, err := img.Digest()
+	if err != nil {
+		return "", fmt.Errorf("digest of %s: %w", ref, err)
+	}
+	return ref.Context().Digest(d.String()).String(), nil
+}
+
+// PushIndex pushes idx and its images to registry as repoTag and returns
+// its reference by the index's digest.
+func PushIndex(ctx context.Context, registry string, idx v1.ImageIndex, repoTag string) (string, error) {
+	ref, err := name.ParseReference(registry+"/"+repoTag, name.Insecure)
+	if err != nil {
+		return "", fmt.Errorf("image name %s/%s: %w", registry, repoTag, err)
+	}
+	if err := remote.WriteIndex(ref, idx, remote.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	d, err := idx.Digest()
 	if err != nil {
 		return "", fmt.Errorf("digest of %s: %w", ref, err)
 	}

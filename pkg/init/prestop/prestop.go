@@ -1,4 +1,4 @@
-//go:build linux && (amd64 || arm64)
+//go:build linux && (amd64 || arm64 || arm || ppc64le || s390x)
 
 // Package prestop is `graceful-init prestop`, the preStop hook the webhook
 // puts in place of a wrapped container's own: it tells the container's

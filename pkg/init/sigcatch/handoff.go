@@ -1,4 +1,4 @@
-//go:build linux && (amd64 || arm64)
+//go:build linux && (amd64 || arm64 || arm || ppc64le || s390x)
 
 package sigcatch
 
@@ -40,13 +40,19 @@ const sigIgn = 1
 // at path) with the signals in ignored set to SIG_IGN and the blocked mask.
 func HandoffArgv(ignored uint64, mask unix.Sigset_t, path string, argv []string) []string {
 	return append([]string{"graceful-init", HandoffArg,
-		strconv.FormatUint(ignored, 16), strconv.FormatUint(mask.Val[0], 16), path}, argv...)
+		strconv.FormatUint(ignored, 16), strconv.FormatUint(sigsetBits(mask), 16), path}, argv...)
 }
 
-// sigactiont is the kernel's struct sigaction on amd64 and arm64.
+// sigactiont is the kernel's struct sigaction for rt_sigaction on the
+// architectures this file builds for, as the Go runtime declares it
+// (runtime/defs_linux_<arch>.go): handler, flags (unsigned long: Go's uint),
+// restorer, then a 64-bit mask. That is 32 bytes on the 64-bit ones and 20
+// on arm, where the mask is 4-byte aligned at offset 12 (TestSigactionLayout).
+// Other architectures order it differently (mips puts flags first) and are
+// left out of the build.
 type sigactiont struct {
 	handler  uintptr
-	flags    uint64
+	flags    uint
 	restorer uintptr
 	mask     uint64
 }
@@ -75,7 +81,7 @@ func handoff(args []string) {
 // code a shell would give (127 when the file is gone, else 126) and what
 // failed.
 func ExecRestored(path string, argv []string) (code int, err error) {
-	code, msg, err := execWith(RestoreInChild(), InitialMask().Val[0], path, argv)
+	code, msg, err := execWith(RestoreInChild(), sigsetBits(InitialMask()), path, argv)
 	return code, fmt.Errorf("%s: %w", msg, err)
 }
 
@@ -97,8 +103,7 @@ func execWith(ignored, mask uint64, path string, argv []string) (code int, msg s
 			return 126, "ignore signal " + strconv.Itoa(s), e
 		}
 	}
-	var set unix.Sigset_t
-	set.Val[0] = mask
+	set := sigsetOf(mask)
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &set, nil); err != nil {
 		return 126, "set signal mask", err
 	}

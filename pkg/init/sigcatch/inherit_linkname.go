@@ -1,4 +1,4 @@
-//go:build graceful_linkname && linux && (amd64 || arm64)
+//go:build graceful_linkname && linux && (amd64 || arm64 || arm || ppc64le || s390x)
 
 package sigcatch
 
@@ -18,20 +18,16 @@ import (
 // Linking against unexported runtime variables needs the linker flag
 // -checklinkname=0 as well as the tag; a build with the tag and without the
 // flag fails at link time instead of silently losing the state. The layouts
-// below are those of linux/amd64 and linux/arm64 in the Go release go.mod
-// names; TestChildInheritsSignalState (test/init) notices when they change.
+// below are those of linux/amd64, arm64, arm, ppc64le and s390x in the Go
+// release go.mod names (runtime/signal_unix.go; the start-up mask, whose type
+// differs, is in initmask_*.go); TestChildInheritsSignalState (test/init)
+// notices when they change.
 
 //go:linkname runtimeFwdSig runtime.fwdSig
 var runtimeFwdSig [65]uintptr
 
 //go:linkname runtimeHandlingSig runtime.handlingSig
 var runtimeHandlingSig [65]uint32
-
-// runtimeInitSigmask is the mask as the runtime recorded it at start-up, a
-// sigset of two 32-bit words.
-//
-//go:linkname runtimeInitSigmask runtime.initSigmask
-var runtimeInitSigmask [2]uint32
 
 // Partial is empty: this build passes the whole signal state on.
 const Partial = ""
@@ -56,7 +52,5 @@ func RestoreInChild() uint64 {
 
 // InitialMask returns the signal mask the process was started with.
 func InitialMask() unix.Sigset_t {
-	var s unix.Sigset_t
-	s.Val[0] = uint64(runtimeInitSigmask[0]) | uint64(runtimeInitSigmask[1])<<32
-	return s
+	return sigsetOf(initialMaskBits())
 }
