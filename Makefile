@@ -135,6 +135,10 @@ FAST_PKGS := ./pkg/contract/... ./pkg/inject/... ./pkg/init/... ./pkg/webhook/op
 test-fast: ## The pure unit tests, for the edit loop: no root, no envtest, under a minute.
 	go test -short -count=1 $(FAST_PKGS)
 
+.PHONY: test-emulated
+test-emulated: deps ## graceful-init's process tests for linux/arm64 too, under qemu-user (root; docs/init.md).
+	GRACEFUL_TEST_ARCHES="amd64 arm64" go test -count=1 -timeout 15m ./test/init
+
 .PHONY: test-unit
 test-unit: deps lint verify-generated build envtest-bin tools ## Every test but the e2e: lint, generated files, unit, envtest, PID 1 in PID namespaces, fuzz (root).
 	go test -count=1 ./...

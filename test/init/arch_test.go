@@ -16,8 +16,8 @@ import (
 )
 
 // The process tests run for more than one GOARCH: natively for the machine's
-// own, and for each other one in GRACEFUL_TEST_ARCHES (default "amd64
-// arm64") through qemu-user, which the kernel starts for a foreign ELF file
+// own, and for each other one in GRACEFUL_TEST_ARCHES (default: none; make
+// test-emulated sets "amd64 arm64") through qemu-user, which the kernel starts for a foreign ELF file
 // through binfmt_misc (hack/install-deps.sh installs and registers it). A
 // test that runs for every arch calls forEachArch, which adds the arch as
 // the first subtest level (TestExitCodes/arm64/pid1) and points initBin and
@@ -45,10 +45,10 @@ var (
 
 // testArches is the list of GOARCH values to run the process tests for.
 func testArches() []string {
-	list := "amd64 arm64"
-	if v, ok := os.LookupEnv("GRACEFUL_TEST_ARCHES"); ok {
-		list = v
-	}
+	// Native only unless asked: qemu-user 7.2 now and then deadlocks in a
+	// forked child (seen once in four full runs: the child of the emulated
+	// init stuck on a futex before its exec), which would hang the suite.
+	list := os.Getenv("GRACEFUL_TEST_ARCHES")
 	arches := []string{runtime.GOARCH}
 	for _, a := range strings.Fields(strings.ReplaceAll(list, ",", " ")) {
 		if !slices.Contains(arches, a) {
