@@ -124,28 +124,19 @@ func Build(s Spec) (v1.Image, error) {
 // WriteLayoutTar writes img as an OCI image layout tar at path, named name
 // (the io.containerd.image.name annotation that `ctr images import` uses).
 func WriteLayoutTar(img v1.Image, name, path string) error {
-	dir, err := os.MkdirTemp("", "graceful-oci-")
-	if err != nil {
-		return fmt.Errorf("oci layout: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	lp, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return fmt.Errorf("oci layout: %w", err)
-	}
-	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{
-		"io.containerd.image.name":          name,
-		"org.opencontainers.image.ref.name": name,
-	})); err != nil {
-		return fmt.Errorf("oci layout: %w", err)
-	}
-	return tarDir(dir, path)
+	return writeLayoutTar(name, path, func(lp layout.Path, o layout.Option) error { return lp.AppendImage(img, o) })
 }
 
 // WriteIndexLayoutTar writes idx as an OCI image layout tar at path, named
 // name as in WriteLayoutTar: index.json points to idx, whose manifests are
 // the platforms' images. The tar's bytes depend only on idx.
 func WriteIndexLayoutTar(idx v1.ImageIndex, name, path string) error {
+	return writeLayoutTar(name, path, func(lp layout.Path, o layout.Option) error { return lp.AppendIndex(idx, o) })
+}
+
+// writeLayoutTar writes a layout holding what add appends (with the name
+// annotations) as a tar at path.
+func writeLayoutTar(name, path string, add func(layout.Path, layout.Option) error) error {
 	dir, err := os.MkdirTemp("", "graceful-oci-")
 	if err != nil {
 		return fmt.Errorf("oci layout: %w", err)
@@ -155,7 +146,7 @@ func WriteIndexLayoutTar(idx v1.ImageIndex, name, path string) error {
 	if err != nil {
 		return fmt.Errorf("oci layout: %w", err)
 	}
-	if err := lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{
+	if err := add(lp, layout.WithAnnotations(map[string]string{
 		"io.containerd.image.name":          name,
 		"org.opencontainers.image.ref.name": name,
 	})); err != nil {
