@@ -3,10 +3,6 @@
 // `make build-platforms` cross-built into BIN/<os>_<arch>[_<variant>]/,
 //
 //	go run ./hack/imagebuild -bin bin -platforms linux/amd64,linux/arm64 -o bin/graceful-image.tar [-push 127.0.0.1:5000/graceful:dev]
-//
-// or, without -platforms, the single linux/amd64 image of -init and -webhook:
-//
-//	go run ./hack/imagebuild -init bin/graceful-init -webhook bin/graceful-webhook -o bin/graceful-image.tar
 package main
 
 import (
@@ -24,40 +20,13 @@ import (
 )
 
 func main() {
-	initBin := flag.String("init", "bin/graceful-init", "static graceful-init (without -platforms)")
-	webhookBin := flag.String("webhook", "bin/graceful-webhook", "static graceful-webhook (without -platforms)")
-	binDir := flag.String("bin", "bin", "directory holding <os>_<arch>[_<variant>]/graceful-{init,webhook} (with -platforms)")
-	platforms := flag.String("platforms", "", "comma-separated platforms (os/arch[/variant]) of an image index; '' for one linux/amd64 image")
+	binDir := flag.String("bin", "bin", "directory holding <os>_<arch>[_<variant>]/graceful-{init,webhook}")
+	platforms := flag.String("platforms", "linux/amd64", "comma-separated platforms (os/arch[/variant]) of the image index")
 	version := flag.String("version", "dev", "version label")
 	ref := flag.String("name", "graceful.dev/graceful:dev", "image name recorded in the layout")
 	out := flag.String("o", "bin/graceful-image.tar", "OCI image layout tar to write ('' to skip)")
 	push := flag.String("push", "", "also push to this reference (plain HTTP for 127.0.0.1/localhost)")
 	flag.Parse()
-
-	if *platforms == "" {
-		img, err := ociimage.Build(ociimage.Spec{InitBinary: *initBin, WebhookBinary: *webhookBin, Version: *version})
-		if err != nil {
-			fail(err)
-		}
-		d, err := img.Digest()
-		if err != nil {
-			fail(err)
-		}
-		if *out != "" {
-			if err := ociimage.WriteLayoutTar(img, *ref, *out); err != nil {
-				fail(err)
-			}
-			fmt.Printf("wrote %s (%s, %s)\n", *out, *ref, d)
-		}
-		if *push != "" {
-			r := parse(*push)
-			if err := remote.Write(r, img); err != nil {
-				fail(fmt.Errorf("push %s: %w", *push, err))
-			}
-			fmt.Printf("pushed %s@%s\n", *push, d)
-		}
-		return
-	}
 
 	var bins []ociimage.Binaries
 	for _, s := range strings.Split(*platforms, ",") {

@@ -118,35 +118,30 @@ func PushImages(ctx context.Context, registry, tag string, src Sources) (Images,
 
 // Push pushes img to registry as repoTag and returns its reference by digest.
 func Push(ctx context.Context, registry string, img v1.Image, repoTag string) (string, error) {
-	ref, err := name.ParseReference(registry+"/"+repoTag, name.Insecure)
-	if err != nil {
-		return "", fmt.Errorf("image name %s/%s: %w", registry, repoTag, err)
-	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("push %s: %w", ref, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return "", fmt.Errorf("digest of %s: %w", ref, err)
-	}
-	return ref.Context().Digest(d.String()).String(), nil
+	return push(registry, repoTag, img, func(ref name.Reference) error { return remote.Write(ref, img, remote.WithContext(ctx)) })
 }
 
 // PushIndex pushes idx and its images to registry as repoTag and returns
 // its reference by the index's digest.
 func PushIndex(ctx context.Context, registry string, idx v1.ImageIndex, repoTag string) (string, error) {
+	return push(registry, repoTag, idx, func(ref name.Reference) error { return remote.WriteIndex(ref, idx, remote.WithContext(ctx)) })
+}
+
+// push writes what has digest d with write, to registry/repoTag, and
+// returns its reference by that digest.
+func push(registry, repoTag string, d interface{ Digest() (v1.Hash, error) }, write func(name.Reference) error) (string, error) {
 	ref, err := name.ParseReference(registry+"/"+repoTag, name.Insecure)
 	if err != nil {
 		return "", fmt.Errorf("image name %s/%s: %w", registry, repoTag, err)
 	}
-	if err := remote.WriteIndex(ref, idx, remote.WithContext(ctx)); err != nil {
+	if err := write(ref); err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
-	d, err := idx.Digest()
+	h, err := d.Digest()
 	if err != nil {
 		return "", fmt.Errorf("digest of %s: %w", ref, err)
 	}
-	return ref.Context().Digest(d.String()).String(), nil
+	return ref.Context().Digest(h.String()).String(), nil
 }
 
 // Helm runs a helm binary against one cluster.
