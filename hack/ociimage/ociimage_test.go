@@ -267,21 +267,8 @@ func TestIndexReproducible(t *testing.T) {
 		t.Errorf("same binaries, different layout tars")
 	}
 
-	dir := t.TempDir()
-	untar(t, writeTar(t, tars[0]), dir)
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	top, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm, err := top.IndexManifest()
-	if err != nil || len(tm.Manifests) != 1 {
-		t.Fatalf("index.json: %v %+v", err, tm)
-	}
-	if e := tm.Manifests[0]; e.Digest != digests[0] || e.MediaType != types.OCIImageIndex || e.Annotations["io.containerd.image.name"] != "graceful.dev/graceful:v9.9.9" {
+	top, e := readLayoutTar(t, writeTar(t, tars[0]))
+	if e.Digest != digests[0] || e.MediaType != types.OCIImageIndex || e.Annotations["io.containerd.image.name"] != "graceful.dev/graceful:v9.9.9" {
 		t.Fatalf("index.json entry %+v, want the index %s named graceful.dev/graceful:v9.9.9", e, digests[0])
 	}
 	idx, err := top.ImageIndex(digests[0])
@@ -366,22 +353,8 @@ func TestLayoutTar(t *testing.T) {
 	if err := WriteLayoutTar(img, "graceful.dev/graceful:dev", out); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	untar(t, out, dir)
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil || len(m.Manifests) != 1 {
-		t.Fatalf("index: %v %+v", err, m)
-	}
-	if m.Manifests[0].Digest != d1 || m.Manifests[0].Annotations["io.containerd.image.name"] != "graceful.dev/graceful:dev" {
-		t.Errorf("index entry %+v, want digest %s named graceful.dev/graceful:dev", m.Manifests[0], d1)
+	if _, e := readLayoutTar(t, out); e.Digest != d1 || e.Annotations["io.containerd.image.name"] != "graceful.dev/graceful:dev" {
+		t.Errorf("index entry %+v, want digest %s named graceful.dev/graceful:dev", e, d1)
 	}
 	if _, err := Build(Spec{InitBinary: "/nonexistent", WebhookBinary: w}); err == nil || !strings.Contains(err.Error(), "/nonexistent") {
 		t.Errorf("missing binary: %v", err)
@@ -415,4 +388,25 @@ func untar(t *testing.T, src, dst string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// readLayoutTar unpacks the OCI layout tar at path and returns its top
+// index (index.json) and that index's one entry.
+func readLayoutTar(t *testing.T, path string) (v1.ImageIndex, v1.Descriptor) {
+	t.Helper()
+	dir := t.TempDir()
+	untar(t, path, dir)
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := top.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		t.Fatalf("index.json: %v %+v, want one entry", err, m)
+	}
+	return top, m.Manifests[0]
 }
