@@ -138,12 +138,11 @@ func (p *Pipeline) Run(ctx context.Context, in Input, lookup Lookup) Result {
 	return res
 }
 
-// lookupAll resolves every distinct ref in parallel.
+// lookupAll resolves every ref (distinct, as rewrite.Targets gives them) in parallel.
 func lookupAll(ctx context.Context, refs []string, lookup Lookup) (map[string]rewrite.ImageConfig, []LookupFailure) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	refs = slices.Compact(slices.Sorted(slices.Values(refs)))
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup

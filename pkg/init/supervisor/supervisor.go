@@ -516,9 +516,11 @@ func (s *Supervisor) reaped(pid int, ws unix.WaitStatus, now time.Time) {
 	if known {
 		delete(s.names, pid)
 	}
-	// From the mark on, every exit is part of the termination.
+	// From the mark on, every exit is part of the termination; it goes into
+	// the report only when there is one to write (the reap loop is hot with
+	// many orphans).
 	stopping := s.clock.begun()
-	if stopping {
+	if stopping && s.cfg.TerminationLog != "" {
 		s.rep.exited(s.clock.since(now), "pid %d exited (%s): %s", pid, describe(ws), orUnknown(name))
 	}
 	switch {

@@ -13,19 +13,16 @@ import (
 const (
 	// defaultGracePeriodSeconds is Kubernetes' default terminationGracePeriodSeconds.
 	defaultGracePeriodSeconds = 30
-	// minGracePeriodSeconds is the kubelet's minimumGracePeriodInSeconds
-	// (pkg/kubelet/kuberuntime): no container is ever stopped with less.
-	minGracePeriodSeconds = 2
 )
 
 // gracePeriod is the grace period graceful-init gets: the pod's, raised to
-// the kubelet's minimum.
+// the kubelet's minimum (contract.StopFloor): no container is stopped with less.
 func gracePeriod(pod *corev1.Pod) time.Duration {
 	g := int64(defaultGracePeriodSeconds)
 	if p := pod.Spec.TerminationGracePeriodSeconds; p != nil {
 		g = *p
 	}
-	return time.Duration(max(g, minGracePeriodSeconds)) * time.Second
+	return max(time.Duration(g)*time.Second, contract.StopFloor)
 }
 
 // podFlags returns the start of graceful-init's command that is the same for
