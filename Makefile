@@ -92,7 +92,7 @@ docker-build: ## Build the image with Docker buildx for PLATFORMS, no attestatio
 	docker buildx build --platform $(PLATFORMS) --provenance=false --sbom=false --build-arg VERSION=$(VERSION) -t graceful:$(VERSION) .
 
 .PHONY: tools
-tools: ## Build helm, kustomize, golangci-lint and crictl from the Go module proxy into bin/tools (cached).
+tools: ## Build helm, kustomize, golangci-lint, crictl and promtool from the Go module proxy into bin/tools (cached).
 	hack/tools.sh
 
 .PHONY: helm-lint
@@ -119,6 +119,9 @@ lint: tools ## gofmt, go vet and golangci-lint (.golangci.yml), the e2e files in
 	go vet -tags $(INIT_TAGS) ./cmd/init ./pkg/init/...
 	$(BIN)/tools/golangci-lint run --allow-parallel-runners --build-tags e2e ./...
 	$(BIN)/tools/golangci-lint run --allow-parallel-runners --build-tags $(INIT_TAGS) ./cmd/init/... ./pkg/init/...
+	# hack/promqlnames is a module of its own (test/chart's PromQL parser).
+	go -C hack/promqlnames vet ./...
+	cd hack/promqlnames && $(BIN)/tools/golangci-lint run --allow-parallel-runners --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: envtest-bin
 envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
@@ -142,6 +145,7 @@ test-emulated: deps ## graceful-init's process tests for linux/arm64 too, under 
 .PHONY: test-unit
 test-unit: deps lint verify-generated build envtest-bin tools ## Every test but the e2e: lint, generated files, unit, envtest, PID 1 in PID namespaces, fuzz (root).
 	go test -count=1 ./...
+	go -C hack/promqlnames test -count=1 ./...
 	$(MAKE) fuzz
 
 .PHONY: fuzz

@@ -1,7 +1,9 @@
 // Package chart_test renders charts/graceful with a real helm (built from the
 // Go module proxy by hack/tools.sh) and has a real kube-apiserver (envtest,
 // binaries from hack/k8s-binaries.sh) validate every manifest with a
-// server-side dry-run.
+// server-side dry-run. The monitoring objects are checked against the
+// Prometheus Operator's real CRDs, and the alert rules with promtool's rule
+// unit tests.
 package chart_test
 
 import (
@@ -29,12 +31,17 @@ import (
 	"github.com/graceful-dev/graceful/test/envtestenv"
 )
 
-const certManager = "github.com/cert-manager/cert-manager@v1.19.1"
+const (
+	certManager = "github.com/cert-manager/cert-manager@v1.19.1"
+	// The module proxy serves the repository with its example CRDs.
+	promOperator = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
+)
 
 var (
-	root = mustAbs("../..")
-	helm = filepath.Join(root, "bin/tools/helm")
-	k8s  client.Client
+	root     = mustAbs("../..")
+	helm     = filepath.Join(root, "bin/tools/helm")
+	promtool = filepath.Join(root, "bin/tools/promtool")
+	k8s      client.Client
 )
 
 func mustAbs(p string) string {
@@ -46,24 +53,39 @@ func mustAbs(p string) string {
 }
 
 func TestMain(m *testing.M) {
-	if _, err := os.Stat(helm); err != nil {
-		fmt.Fprintf(os.Stderr, "helm not built: run 'make tools' (%v)\n", err)
-		os.Exit(1)
+	for _, tool := range []string{helm, promtool} {
+		if _, err := os.Stat(tool); err != nil {
+			fmt.Fprintf(os.Stderr, "%s not built: run 'make tools' (%v)\n", filepath.Base(tool), err)
+			os.Exit(1)
+		}
 	}
 	assets, err := envtestenv.AssetsDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cmCRDs, err := certManagerCRDs()
+	cmDir, err := moduleDir(certManager)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	poDir, err := moduleDir(promOperator)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	poCRDs := filepath.Join(poDir, "example/prometheus-operator-crd")
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		// The chart's own CRD first, and cert-manager's real CRDs for the cert-manager mode.
-		CRDDirectoryPaths:     []string{filepath.Join(root, "charts/graceful/crds"), cmCRDs},
+		// The chart's own CRD first, cert-manager's real CRDs for the
+		// cert-manager mode, and the Prometheus Operator's for the monitoring
+		// objects (only the two the chart renders: the others are megabytes).
+		CRDDirectoryPaths: []string{
+			filepath.Join(root, "charts/graceful/crds"),
+			filepath.Join(cmDir, "deploy/crds"),
+			filepath.Join(poCRDs, "monitoring.coreos.com_servicemonitors.yaml"),
+			filepath.Join(poCRDs, "monitoring.coreos.com_prometheusrules.yaml"),
+		},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
@@ -87,18 +109,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// certManagerCRDs finds cert-manager's CRDs in its Go module (the module
-// proxy serves the repository's deploy/crds with it).
-func certManagerCRDs() (string, error) {
-	out, err := exec.Command("go", "mod", "download", "-json", certManager).Output()
+// moduleDir downloads a Go module (path@version) into the module cache and
+// returns its folder: the module proxy serves whole repositories, CRDs
+// included, so none are copied into this one.
+func moduleDir(mod string) (string, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", mod).Output()
 	if err != nil {
-		return "", fmt.Errorf("download %s for its CRDs: %w", certManager, err)
+		return "", fmt.Errorf("download %s for its CRDs: %w", mod, err)
 	}
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return "", fmt.Errorf("download %s: no module folder in %s", certManager, out)
+	var m struct{ Dir string }
+	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
+		return "", fmt.Errorf("download %s: no module folder in %s", mod, out)
 	}
-	return filepath.Join(mod.Dir, "deploy/crds"), nil
+	return m.Dir, nil
 }
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -136,7 +159,7 @@ func objects(t *testing.T, manifests string) []*unstructured.Unstructured {
 // every rendered object passes a server-side dry-run create.
 func TestChartRendersAndValidates(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(root, "charts/graceful/ci/*-values.yaml"))
-	if len(files) < 4 {
+	if len(files) < 6 {
 		t.Fatalf("want a ci values file per mode, found %v", files)
 	}
 	for _, f := range files {
@@ -154,7 +177,8 @@ func TestChartRendersAndValidates(t *testing.T) {
 				if o.GetNamespace() == "" && namespaced(o.GetKind()) {
 					o.SetNamespace("graceful-system")
 				}
-				if err := k8s.Create(context.Background(), o, client.DryRunAll); err != nil {
+				// Strict: a field the schema does not know is an error, not dropped.
+				if err := k8s.Create(context.Background(), o, client.DryRunAll, client.FieldValidation("Strict")); err != nil {
 					t.Errorf("%s %s rejected by the API server: %v", o.GetKind(), o.GetName(), err)
 				}
 			}
@@ -166,6 +190,9 @@ func TestChartRendersAndValidates(t *testing.T) {
 			checkServerConfig(t, objects(t, out))
 			if strings.Contains(f, "cert-manager") && !kinds["Certificate"] {
 				t.Errorf("cert-manager mode renders no Certificate")
+			}
+			if strings.Contains(f, "monitoring") && (!kinds["ServiceMonitor"] || !kinds["PrometheusRule"]) {
+				t.Errorf("%s renders no ServiceMonitor or no PrometheusRule", filepath.Base(f))
 			}
 		})
 	}
@@ -286,10 +313,10 @@ func TestCRDInSync(t *testing.T) {
 func checkServerConfig(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
 	for _, o := range objs {
-		if o.GetKind() != "ConfigMap" {
+		data, found, _ := unstructured.NestedString(o.Object, "data", "config.yaml")
+		if o.GetKind() != "ConfigMap" || !found {
 			continue
 		}
-		data, _, _ := unstructured.NestedString(o.Object, "data", "config.yaml")
 		path := filepath.Join(t.TempDir(), "config.yaml")
 		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
