@@ -287,6 +287,17 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"metricsSecure=maybe", "/metricsSecure"},
 		{"leaderElection=auto", "/leaderElection"},
 		{"metricsReaderSubjects[0].kind=Robot", "/metricsReaderSubjects/0"},
+		{"monitoring.grafana.enabled=true", "additional properties 'grafana' not allowed"},
+		{"monitoring.serviceMonitor.enabled=yes", "/monitoring/serviceMonitor/enabled"},
+		{"monitoring.serviceMonitor.interval=soon", "/monitoring/serviceMonitor/interval"},
+		{"monitoring.serviceMonitor.bearerTokenSecret.name=token", "/monitoring/serviceMonitor/bearerTokenSecret"},
+		{"monitoring.serviceMonitor.tlsConfig.ca.file=/ca.crt", "/monitoring/serviceMonitor/tlsConfig/ca"},
+		{"monitoring.prometheusRule.runbookBaseURL=docs/operating.md", "/monitoring/prometheusRule/runbookBaseURL"},
+		{"monitoring.prometheusRule.alerts.podsUnprotected.for=", "/monitoring/prometheusRule/alerts/podsUnprotected/for"},
+		{"monitoring.prometheusRule.alerts.shutdownKills.threshold=-1", "/monitoring/prometheusRule/alerts/shutdownKills/threshold"},
+		{"monitoring.prometheusRule.alerts.admissionErrors.ratio=2", "/monitoring/prometheusRule/alerts/admissionErrors/ratio"},
+		{"monitoring.prometheusRule.alerts.diskFull.for=5m", "additional properties 'diskFull' not allowed"},
+		{"monitoring.dashboard.labels.grafana_dashboard=1", "/monitoring/dashboard/labels/grafana_dashboard"},
 	} {
 		_, err := run(t, "template", "graceful", filepath.Join(root, "charts/graceful"), "--set", tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

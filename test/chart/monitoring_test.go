@@ -230,7 +230,9 @@ func TestMonitoringValues(t *testing.T) {
 		t.Errorf("plain metrics: want scheme http without token or TLS, got %v", plain)
 	}
 
-	_, rules := ruleGroups(t, only(t, render(t, "--set", "monitoring.prometheusRule.enabled=true,monitoring.prometheusRule.job=gw,monitoring.prometheusRule.alerts.podsUnprotected.for=30m,monitoring.prometheusRule.alerts.shutdownKills.window=1h,monitoring.prometheusRule.alerts.shutdownKills.threshold=2,monitoring.prometheusRule.alerts.admissionErrors.ratio=0.2,monitoring.prometheusRule.alerts.webhookDown.severity=page,monitoring.prometheusRule.alertLabels.team=platform,monitoring.prometheusRule.runbookBaseURL=https://wiki.example/graceful"), "PrometheusRule", ""))
+	_, rules := ruleGroups(t, only(t, render(t, "--set", "monitoring.prometheusRule.enabled=true,monitoring.prometheusRule.job=gw,monitoring.prometheusRule.alerts.podsUnprotected.for=30m,monitoring.prometheusRule.alerts.shutdownKills.window=1h,monitoring.prometheusRule.alerts.shutdownKills.threshold=2,monitoring.prometheusRule.alerts.webhookDown.severity=page,monitoring.prometheusRule.alertLabels.team=platform,monitoring.prometheusRule.runbookBaseURL=https://wiki.example/graceful",
+		// --set reads 0.2 as a string; the schema wants a number.
+		"--set-json", "monitoring.prometheusRule.alerts.admissionErrors.ratio=0.2"), "PrometheusRule", ""))
 	for _, r := range rules {
 		if !strings.Contains(r.Expr, `job="gw"`) || strings.Contains(r.Expr, `job="graceful"`) {
 			t.Errorf("%s: job=gw not used: %s", r.Alert, r.Expr)
@@ -393,12 +395,12 @@ func TestDashboard(t *testing.T) {
 		if g.W < 1 || g.H < 1 || g.X < 0 || g.Y < 0 || g.X+g.W > 24 {
 			t.Errorf("%s: gridPos %+v is off Grafana's 24-column grid", name, g)
 		}
+	cells:
 		for x := g.X; x < g.X+g.W; x++ {
 			for y := g.Y; y < g.Y+g.H; y++ {
 				if other, ok := taken[cell{x, y}]; ok {
 					t.Errorf("%s overlaps %s at column %d, row %d", name, other, x, y)
-					y, x = g.Y+g.H, g.X+g.W
-					break
+					break cells
 				}
 				taken[cell{x, y}] = name
 			}
