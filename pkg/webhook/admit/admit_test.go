@@ -129,6 +129,9 @@ func assertInjected(t *testing.T, pod *corev1.Pod, containers ...string) {
 	if !slices.Equal(st.Containers, containers) {
 		t.Errorf("pod %s: wrapped %v, want %v", pod.Name, st.Containers, containers)
 	}
+	if v := pod.Labels[contract.LabelWrapped]; v != contract.WrappedLabelValue(st.Version) {
+		t.Errorf("pod %s: label %s=%q, want the status's version %q", pod.Name, contract.LabelWrapped, v, st.Version)
+	}
 	if len(pod.Spec.InitContainers) == 0 || pod.Spec.InitContainers[0].Name != contract.InstallContainerName {
 		t.Errorf("pod %s: first init container is not %s: %+v", pod.Name, contract.InstallContainerName, pod.Spec.InitContainers)
 	}
@@ -145,6 +148,9 @@ func assertInjected(t *testing.T, pod *corev1.Pod, containers ...string) {
 
 func assertUntouched(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
+	if v, ok := pod.Labels[contract.LabelWrapped]; ok {
+		t.Errorf("pod %s labelled %s=%s, want untouched", pod.Name, contract.LabelWrapped, v)
+	}
 	if _, ok := pod.Annotations[contract.AnnotationStatus]; ok {
 		t.Errorf("pod %s injected, want untouched: %s", pod.Name, pod.Annotations[contract.AnnotationStatus])
 	}
