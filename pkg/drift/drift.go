@@ -106,7 +106,7 @@ type Workload struct {
 	Kind       string    `json:"kind"`
 	Namespace  string    `json:"namespace"`
 	Name       string    `json:"name"`
-	UID        types.UID `json:"uid,omitempty"`
+	UID        types.UID `json:"-"`
 }
 
 // String is kind/name, as kubectl names it ("deployment/web").
