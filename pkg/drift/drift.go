@@ -160,6 +160,15 @@ func group(apiVersion string) string {
 	return g
 }
 
+// FixFor is Fix for the finding f of pod: for an audited pod, the policy
+// has to leave Audit first.
+func FixFor(f Finding, w Workload, pod string) string {
+	if f.Reason == metrics.DriftAudit && f.Decision.Policy != nil {
+		return fmt.Sprintf("set ShutdownPolicy %s to mode Default or Enforce, then: %s", f.Decision.Policy.Name, Fix(w, pod))
+	}
+	return Fix(w, pod)
+}
+
 // Fix is the command that replaces pod (owned by w) with one the webhook
 // wraps now.
 func Fix(w Workload, pod string) string {

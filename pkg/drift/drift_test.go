@@ -93,3 +93,12 @@ func TestOwner(t *testing.T) {
 		}
 	}
 }
+
+func TestFixForAudit(t *testing.T) {
+	audit := []v1alpha1.ShutdownPolicy{{ObjectMeta: metav1.ObjectMeta{Name: "preview"}, Spec: v1alpha1.ShutdownPolicySpec{Mode: v1alpha1.ModeAudit}}}
+	f := Check(Input{Pod: podWith(nil, nil), Policies: audit, Version: "v2"})
+	w := Workload{Kind: "Deployment", Name: "web", Namespace: "shop"}
+	if got, want := FixFor(f, w, "p"), "set ShutdownPolicy preview to mode Default or Enforce, then: kubectl rollout restart deployment/web -n shop"; got != want {
+		t.Errorf("FixFor = %q, want %q", got, want)
+	}
+}

@@ -110,7 +110,7 @@ func Scan(ctx context.Context, c client.Reader, o Options) (Result, error) {
 				return res, err
 			}
 			res.Unprotected = append(res.Unprotected, Pod{Namespace: p.Namespace, Name: p.Name, Reason: f.Reason, WrappedVersion: f.WrappedVersion,
-				Decision: string(f.Decision.Reason), Message: f.Decision.Message, Workload: w, Fix: drift.Fix(w, p.Name)})
+				Decision: string(f.Decision.Reason), Message: f.Decision.Message, Workload: w, Fix: drift.FixFor(f, w, p.Name)})
 		}
 		if cont = pods.Continue; cont == "" {
 			break
@@ -183,5 +183,6 @@ func WriteTable(w io.Writer, r Result) error {
 func WriteJSON(w io.Writer, r Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // a fix holds shell redirections
 	return enc.Encode(r)
 }

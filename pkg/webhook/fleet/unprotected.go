@@ -146,7 +146,7 @@ func note(w drift.Workload, pod string, f drift.Finding, version string) string 
 	case metrics.DriftAudit:
 		what = fmt.Sprintf("would be wrapped but is not (%s)", f.Decision.Message)
 	}
-	return fmt.Sprintf("graceful: pod %s of %s %s; fix: %s", pod, w, what, drift.Fix(w, pod))
+	return fmt.Sprintf("graceful: pod %s of %s %s; fix: %s", pod, w, what, drift.FixFor(f, w, pod))
 }
 
 // input is drift.Check's input for pod.
