@@ -35,16 +35,16 @@ const (
 // starting and ending with an alphanumeric (else trimmed; "unknown" when
 // nothing is left). The status annotation keeps the version as it is.
 func WrappedLabelValue(version string) string {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 	b := []byte(version)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !alnum(c) && c != '.' && c != '_' && c != '-' {
 			b[i] = '_'
 		}
 	}
 	if len(b) > 63 {
 		b = b[:63]
 	}
-	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 	for len(b) > 0 && !alnum(b[0]) {
 		b = b[1:]
 	}
