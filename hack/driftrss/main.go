@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -102,13 +101,13 @@ func run(webhook string, pods, namespaces int, settle time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("drift controller: %w", err)
 	}
-	fmt.Printf("%-24s %10s %10s %12s\n", "graceful-webhook", "VmRSS", "VmHWM", "ready after")
+	fmt.Printf("%-24s %10s %10s %10s %12s\n", "graceful-webhook", "VmRSS", "VmHWM", "Go heap", "ready after")
 	for _, r := range []result{base, withDrift} {
-		fmt.Printf("%-24s %7.1f MiB %7.1f MiB %12v\n", r.name, mib(r.rss), mib(r.hwm), r.ready.Round(time.Millisecond))
+		fmt.Printf("%-24s %6.1f MiB %6.1f MiB %6.1f MiB %12v\n", r.name, mib(r.rss), mib(r.hwm), mib(r.heap), r.ready.Round(time.Millisecond))
 	}
-	d := withDrift.rss - base.rss
-	fmt.Printf("drift controller: %+.1f MiB RSS (%.0f bytes a pod), peak %+.1f MiB; ratio %.2f\n",
-		mib(d), float64(d)/float64(pods), mib(withDrift.hwm-base.hwm), float64(withDrift.rss)/float64(base.rss))
+	d, dh := withDrift.rss-base.rss, withDrift.heap-base.heap
+	fmt.Printf("drift controller: %+.1f MiB RSS (%.0f bytes a pod, ratio %.2f), %+.1f MiB Go heap in use (%.0f bytes a pod), peak RSS %+.1f MiB\n",
+		mib(d), float64(d)/float64(pods), float64(withDrift.rss)/float64(base.rss), mib(dh), float64(dh)/float64(pods), mib(withDrift.hwm-base.hwm))
 	return nil
 }
 
@@ -183,7 +182,10 @@ func podFor(i, namespaces int, version string) *corev1.Pod {
 type result struct {
 	name     string
 	rss, hwm int64
-	ready    time.Duration
+	// heap is the Go heap in use (go_memstats_heap_inuse_bytes): RSS less
+	// what the runtime has freed but not returned, and less the binary.
+	heap  int64
+	ready time.Duration
 }
 
 // measure runs the webhook (drift controller on or off) until it is ready,
@@ -242,8 +244,38 @@ func measure(bin, dir, kubeconfig string, drift bool, want int, settle time.Dura
 	}
 	r := result{name: name, ready: time.Since(t0)}
 	time.Sleep(settle)
-	r.rss, r.hwm, err = memory(cmd.Process.Pid)
+	if r.rss, r.hwm, err = memory(cmd.Process.Pid); err != nil {
+		return r, err
+	}
+	heap, err := scrape(metricsPort, "go_memstats_heap_inuse_bytes")
+	r.heap = int64(heap)
 	return r, err
+}
+
+// scrape reads the sum of a metric's series from the webhook's /metrics.
+func scrape(metricsPort int, name string) (float64, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, nil
 }
 
 // ready: /readyz answers 200, and with the controller the gauge's series
@@ -260,28 +292,9 @@ func ready(health, metricsPort int, drift bool, want int) (bool, error) {
 	if !drift {
 		return true, nil
 	}
-	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	sum, err := scrape(metricsPort, "graceful_unprotected_pods")
 	if err != nil {
 		return false, nil
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return false, nil
-	}
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "graceful_unprotected_pods{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return false, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		sum += v
 	}
 	return int(sum) == want, nil
 }
