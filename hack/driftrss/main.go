@@ -1,6 +1,6 @@
 // Command driftrss measures what the fleet controllers cost in memory: it
 // starts a real etcd and kube-apiserver (envtest), creates -pods pods (half
-// of them wrapped, as the webhook leaves them), and runs the real
+// of them wrapped, as the webhook leaves them) of 50 Deployments, and runs the real
 // graceful-webhook binary against it twice, with the drift controller off
 // (the baseline) and on, each until it is ready and, with the controller,
 // until graceful_unprotected_pods counts every unwrapped pod. It reports
@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -123,13 +124,37 @@ func populate(ctx context.Context, c client.Client, pods, namespaces int, versio
 			return err
 		}
 	}
+	// 50 Deployments, each with a ReplicaSet, own the pods (app-K owns
+	// every pod i with i%50 == K), as the deployment controller would
+	// leave them: the drift controller walks to the Deployment, and sends
+	// one Event for each.
+	rsRefs := make([]metav1.OwnerReference, apps)
+	for k := range apps {
+		ns := fmt.Sprintf("rss-%d", k%namespaces)
+		sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": fmt.Sprintf("app-%d", k)}}
+		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel.MatchLabels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/shop/app:v1.2.3"}}}}
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("app-%d", k)}, Spec: appsv1.DeploymentSpec{Selector: sel, Template: tmpl}}
+		if err := c.Create(ctx, d); err != nil {
+			return err
+		}
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name + "-5d9f7c6b4",
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
+			Spec: appsv1.ReplicaSetSpec{Selector: sel, Template: tmpl}}
+		if err := c.Create(ctx, rs); err != nil {
+			return err
+		}
+		rsRefs[k] = *metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))
+	}
 	work := make(chan int)
 	errs := make(chan error, 1)
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
 			for i := range work {
-				if err := c.Create(ctx, podFor(i, namespaces, version)); err != nil {
+				p := podFor(i, namespaces, version)
+				p.OwnerReferences = []metav1.OwnerReference{rsRefs[i%apps]}
+				if err := c.Create(ctx, p); err != nil {
 					select {
 					case errs <- fmt.Errorf("pod %d: %w", i, err):
 					default:
@@ -160,7 +185,7 @@ func podFor(i, namespaces int, version string) *corev1.Pod {
 	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("rss-%d", i%namespaces), Name: fmt.Sprintf("app-%05d", i),
-			Labels:      map[string]string{"app": fmt.Sprintf("app-%d", i%50), "pod-template-hash": "5d9f7c6b4"},
+			Labels:      map[string]string{"app": fmt.Sprintf("app-%d", i%apps), "pod-template-hash": "5d9f7c6b4"},
 			Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9090"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{
 			{Name: "app", Image: "registry.example/shop/app:v1.2.3", Command: []string{"/app/server", "--listen=:8080"}, Env: env,
@@ -178,6 +203,9 @@ func podFor(i, namespaces int, version string) *corev1.Pod {
 	}
 	return p
 }
+
+// apps is how many Deployments own the pods.
+const apps = 50
 
 type result struct {
 	name     string
