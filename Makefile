@@ -48,7 +48,7 @@ deps: ## Install the Debian packages the demo and the tests use (root; a no-op o
 
 ##@ Benchmarks
 .PHONY: bench
-bench: bench-init bench-webhook ## Every benchmark (root; docs/benchmarks.md).
+bench: bench-init bench-webhook bench-drift ## Every benchmark (root; docs/benchmarks.md).
 
 .PHONY: bench-webhook
 bench-webhook: envtest-bin ## Load test: graceful-webhook vs a no-op webhook over TLS (docs/benchmarks.md).
@@ -57,6 +57,10 @@ bench-webhook: envtest-bin ## Load test: graceful-webhook vs a no-op webhook ove
 .PHONY: bench-init
 bench-init: ## graceful-init vs tini, dumb-init, catatonit as PID 1 (root; a few minutes; docs/benchmarks.md).
 	hack/bench-init.sh
+
+.PHONY: bench-drift
+bench-drift: build envtest-bin ## Memory of the fleet controllers: graceful-webhook's RSS with 5,000 pods in envtest, drift controller off vs on (docs/benchmarks.md).
+	go run ./hack/driftrss -webhook $(BIN)/graceful-webhook -pods 5000
 
 ##@ Build
 .PHONY: build

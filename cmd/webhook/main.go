@@ -3,6 +3,7 @@
 //
 //	graceful-webhook serve [flags]          run the admission webhook
 //	graceful-webhook inject -f FILE [flags] rewrite manifests to stdout
+//	graceful-webhook drift [flags]          list the pods not wrapped as they should be
 //	graceful-webhook version                print the version
 package main
 
@@ -17,6 +18,7 @@ import (
 const usage = `usage:
   graceful-webhook serve [flags]           run the mutating admission webhook
   graceful-webhook inject -f FILE [flags]  rewrite pods and pod templates in a YAML stream (FILE or - for stdin) to stdout
+  graceful-webhook drift [flags]           list the pods graceful selects that this version did not wrap (exit 3 when any)
   graceful-webhook version                 print the version
 Run a subcommand with -h for its flags.
 `
@@ -36,6 +38,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runInject(args[1:], stdin, stdout, stderr)
 	case "serve":
 		return runServe(args[1:], stderr)
+	case "drift":
+		return runDrift(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.Version)
 		return 0

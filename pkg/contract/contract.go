@@ -22,7 +22,40 @@ const (
 	AnnotationDrainDelay = Prefix + "drain-delay"
 	// AnnotationSignalMap is FROM=TO[,...] passed as --signal-map.
 	AnnotationSignalMap = Prefix + "signal-map"
+	// LabelWrapped is written by the webhook next to AnnotationStatus, with
+	// the version that wrapped the pod as its value (WrappedLabelValue). A
+	// label, not an annotation, because the API server can select on it: the
+	// drift controller watches only the wrapped pods in full, and
+	// `kubectl get pods -l '!graceful.dev/wrapped'` lists the others.
+	LabelWrapped = Prefix + "wrapped"
 )
+
+// WrappedLabelValue is version as a label value: at most 63 characters,
+// those outside [A-Za-z0-9._-] replaced by "_" (a semver build "+meta"),
+// starting and ending with an alphanumeric (else trimmed; "unknown" when
+// nothing is left). The status annotation keeps the version as it is.
+func WrappedLabelValue(version string) string {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	b := []byte(version)
+	for i, c := range b {
+		if !alnum(c) && c != '.' && c != '_' && c != '-' {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	for len(b) > 0 && !alnum(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && !alnum(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 {
+		return "unknown"
+	}
+	return string(b)
+}
 
 // Values of AnnotationInject and LabelInject.
 const (

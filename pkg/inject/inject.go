@@ -21,6 +21,13 @@
 //     which).
 //   - Warnings come in a stable order: the decision's, the lookups' (by
 //     image), the rewrite's.
+//   - A pod that a policy in mode Audit selects (decision.ReasonPolicyAudit)
+//     goes through the lookups and the rewrite as if it were injected, but
+//     the run ends Audited: no pod comes back, a failed lookup is a warning
+//     even under RejectLookupFailures, and the last warning says what would
+//     have been wrapped and how (Audit): the containers, each one's stop
+//     signal, grace period, shutdown budget and drain delay. An Audit
+//     policy never changes what is admitted.
 package inject
 
 import (
@@ -29,10 +36,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
+	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/pkg/init/flags"
 	"github.com/graceful-dev/graceful/pkg/inject/decision"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 )
@@ -79,6 +89,9 @@ const (
 	// Rewritten: Result.Pod is the rewritten pod. It may equal the input
 	// when there was nothing (more) to wrap.
 	Rewritten
+	// Audited: a policy in mode Audit selected the pod; it stays as it is,
+	// and Result.Audit says what the rewrite would have done.
+	Audited
 )
 
 // LookupFailure is a failed image config lookup.
@@ -105,15 +118,36 @@ type Result struct {
 	// OwnInit are the containers left unwrapped because their entrypoint is
 	// an init that must itself be PID 1.
 	OwnInit []rewrite.OwnInit
-	// Err is the rewrite's refusal when Outcome is Refused.
+	// Err is the rewrite's refusal when Outcome is Refused, or when Audited
+	// and the rewrite would have refused the pod.
 	Err error
+	// Audit is what would have been wrapped, when Outcome is Audited.
+	Audit []AuditedContainer
+}
+
+// AuditedContainer is how a container would have been wrapped, read back
+// from the command the rewrite gave it.
+type AuditedContainer struct {
+	Name string
+	// StopSignal is the signal graceful-init would have waited for.
+	StopSignal string
+	// GracePeriod is the pod's grace period as passed to graceful-init.
+	GracePeriod time.Duration
+	// Budget is how long processes would have had before graceful-init's
+	// SIGKILL (contract.ShutdownBudget).
+	Budget time.Duration
+	// DrainDelay, SignalMap and NoKill are the flags it would have had.
+	DrainDelay time.Duration
+	SignalMap  string
+	NoKill     bool
 }
 
 // Run decides, looks up and rewrites in.Pod (see the package contract).
 func (p *Pipeline) Run(ctx context.Context, in Input, lookup Lookup) Result {
 	d := decision.Decide(decision.Input{Pod: in.Pod, Namespace: in.Namespace, Policies: in.Policies, ExcludedNamespaces: p.ExcludedNamespaces})
 	res := Result{Decision: d, Warnings: slices.Clone(d.Warnings)}
-	if !d.Inject {
+	audit := d.Reason == decision.ReasonPolicyAudit
+	if !d.Inject && !audit {
 		return res
 	}
 	defaults := defaultsOf(d.Policy)
@@ -121,7 +155,7 @@ func (p *Pipeline) Run(ctx context.Context, in Input, lookup Lookup) Result {
 	_, refs, _ := rewrite.Targets(in.Pod, defaults)
 	images, failures := lookupAll(ctx, refs, lookup)
 	res.Failures = failures
-	if len(failures) > 0 && p.RejectLookupFailures {
+	if len(failures) > 0 && p.RejectLookupFailures && !audit {
 		res.Outcome = LookupFailed
 		return res
 	}
@@ -130,12 +164,75 @@ func (p *Pipeline) Run(ctx context.Context, in Input, lookup Lookup) Result {
 	}
 	out, err := rewrite.Rewrite(in.Pod, p.Rewrite, defaults, images)
 	res.Warnings = append(res.Warnings, out.Warnings...)
+	if audit {
+		res.Outcome, res.Err, res.OwnInit = Audited, err, out.OwnInit
+		if err == nil {
+			res.Audit = audited(out.Pod)
+		}
+		res.Warnings = append(res.Warnings, auditWarning(d.Policy.Name, res.Audit, err))
+		return res
+	}
 	if err != nil {
 		res.Outcome, res.Err = Refused, err
 		return res
 	}
 	res.Outcome, res.Pod, res.OwnInit = Rewritten, out.Pod, out.OwnInit
 	return res
+}
+
+// audited reads how each container graceful-init wraps in the rewritten pod
+// would run, from its command (the flags the init would parse).
+func audited(pod *corev1.Pod) []AuditedContainer {
+	st, err := rewrite.ParseStatus(pod.Annotations[contract.AnnotationStatus])
+	if err != nil {
+		return nil // nothing wrapped: the rewrite wrote no status
+	}
+	var out []AuditedContainer
+	all := append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...)
+	for _, name := range st.Containers {
+		i := slices.IndexFunc(all, func(c corev1.Container) bool { return c.Name == name })
+		if i < 0 || len(all[i].Command) == 0 {
+			continue
+		}
+		// The rewrite wrote these flags; they parse.
+		f, err := flags.Parse(append(slices.Clone(all[i].Command[1:]), all[i].Args...), nil)
+		if err != nil {
+			continue
+		}
+		a := AuditedContainer{Name: name, StopSignal: "SIG" + contract.StopSignalName(f.StopSignal), GracePeriod: f.GracePeriod,
+			Budget: contract.ShutdownBudget(f.GracePeriod), DrainDelay: f.DrainDelay, NoKill: f.NoKill}
+		if len(f.SignalMap) > 0 {
+			a.SignalMap = contract.FormatSignalMap(f.SignalMap)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// auditWarning is the one line that says what policy would have done.
+func auditWarning(policy string, cs []AuditedContainer, refused error) string {
+	prefix := fmt.Sprintf("graceful: ShutdownPolicy %s (Audit): pod left unchanged", policy)
+	switch {
+	case refused != nil:
+		return fmt.Sprintf("%s; injecting would fail: %v", prefix, refused)
+	case len(cs) == 0:
+		return prefix + "; injecting would wrap no container"
+	}
+	parts := make([]string, 0, len(cs))
+	for _, c := range cs {
+		how := fmt.Sprintf("container %q (stop signal %s, grace period %v, SIGKILL of what is left after %v", c.Name, c.StopSignal, c.GracePeriod, c.Budget)
+		if c.NoKill {
+			how = fmt.Sprintf("container %q (stop signal %s, grace period %v, no SIGKILL (kill=false)", c.Name, c.StopSignal, c.GracePeriod)
+		}
+		if c.DrainDelay > 0 {
+			how += fmt.Sprintf(", drain delay %v", c.DrainDelay)
+		}
+		if c.SignalMap != "" {
+			how += ", signal map " + c.SignalMap
+		}
+		parts = append(parts, how+")")
+	}
+	return fmt.Sprintf("%s; injecting would wrap %s", prefix, strings.Join(parts, ", "))
 }
 
 // lookupAll resolves every ref (distinct, as rewrite.Targets gives them) in parallel.

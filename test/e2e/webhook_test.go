@@ -86,6 +86,7 @@ func TestWebhook(t *testing.T) {
 		t.Run("namespace-label-and-enforce-policy", testNamespaceAndPolicy) &&
 		t.Run("pod-security-restricted", testRestricted) &&
 		t.Run("outage-failure-policy-ignore", testOutage) &&
+		t.Run("drift-after-outage", testDriftAfterOutage) &&
 		t.Run("uninstall", func(t *testing.T) { testUninstall(t, h, running) })
 	if !ok {
 		t.Log("a webhook case failed; the cases after it were not run")

@@ -12,7 +12,7 @@ var GroupVersion = schema.GroupVersion{Group: "graceful.dev", Version: "v1alpha1
 // PolicyMode says how a ShutdownPolicy ranks against a pod's own opt-in or
 // opt-out (see pkg/inject/decision and "Who gets injected" in
 // docs/reference.md).
-// +kubebuilder:validation:Enum=Enforce;Default
+// +kubebuilder:validation:Enum=Enforce;Default;Audit
 type PolicyMode string
 
 const (
@@ -20,11 +20,15 @@ const (
 	ModeEnforce PolicyMode = "Enforce"
 	// ModeDefault injects selected pods unless the pod or its namespace says otherwise.
 	ModeDefault PolicyMode = "Default"
+	// ModeAudit injects nothing: a pod it selects, where a Default policy
+	// would have injected it, is admitted unchanged with a warning saying
+	// what would have been wrapped and how.
+	ModeAudit PolicyMode = "Audit"
 )
 
 // ShutdownPolicySpec selects pods and sets their shutdown defaults.
 type ShutdownPolicySpec struct {
-	// Mode is Enforce or Default (the default when absent).
+	// Mode is Enforce, Default (the default when absent) or Audit.
 	// +kubebuilder:default=Default
 	// +optional
 	Mode PolicyMode `json:"mode,omitempty"`

@@ -360,7 +360,7 @@ func (s *Supervisor) killAll(now time.Time) {
 		if s.sys.kill(p.PID, unix.SIGKILL) == nil {
 			s.killed++
 			s.log.infof("budget spent: SIGKILL pid %d (%s)", p.PID, s.name(p.PID))
-			s.rep.add(s.clock.since(now), "SIGKILL pid %d, budget spent: %s", p.PID, s.name(p.PID))
+			s.rep.add(s.clock.since(now), "%s", contract.ReportKill(p.PID, s.name(p.PID)))
 		}
 	}
 }
@@ -571,14 +571,7 @@ func (s *Supervisor) finish(now time.Time) int {
 		// shows the end of its log, which says more about a crash.
 		return code
 	}
-	what := fmt.Sprintf("exit %d: main process %d %s", code, s.child, describe(s.status))
-	if raw := ExitCode(s.status); raw != code {
-		what += fmt.Sprintf(", code %d remapped to 0 (-e)", raw)
-	}
-	if s.killed > 0 {
-		what += fmt.Sprintf("; %d SIGKILLed at the budget", s.killed)
-	}
-	s.rep.add(s.clock.since(now), "%s", what)
+	s.rep.add(s.clock.since(now), "%s", contract.ReportExit(code, s.child, describe(s.status), ExitCode(s.status), s.killed))
 	err := writeReport(s.cfg.TerminationLog, s.rep.text(contract.TerminationLogLimit))
 	switch {
 	case errors.Is(err, errNotEmpty):

@@ -12,11 +12,17 @@
 //  3. the pod annotation graceful.dev/inject: "true" or "false";
 //  4. the namespace label graceful.dev/inject: enabled or disabled;
 //  5. a ShutdownPolicy in mode Default that selects the pod: inject;
-//  6. otherwise: leave the pod alone.
+//  6. a ShutdownPolicy in mode Audit that selects the pod: leave the pod
+//     alone, but say (Reason ReasonPolicyAudit) that rule 5 would have
+//     injected it had the policy been Default;
+//  7. otherwise: leave the pod alone.
 //
-// Among several policies that select a pod, Enforce ranks first, then the
-// oldest, then the first by name; its defaults apply whichever rule decided.
-// A policy whose selector does not parse selects nothing.
+// Among several Enforce or Default policies that select a pod, Enforce ranks
+// first, then the oldest, then the first by name; its defaults apply
+// whichever rule decided. Audit policies take part in rule 6 only (the
+// oldest, then the first by name): an Audit policy never changes what
+// another rule decides, nor the defaults of a pod that is injected. A policy
+// whose selector does not parse selects nothing.
 package decision
 
 import (
@@ -47,6 +53,7 @@ const (
 	ReasonNamespaceEnabled  Reason = "namespace-enabled"
 	ReasonNamespaceDisabled Reason = "namespace-disabled"
 	ReasonPolicyDefault     Reason = "policy-default"
+	ReasonPolicyAudit       Reason = "policy-audit"
 	ReasonNoMatch           Reason = "no-match"
 )
 
@@ -69,9 +76,11 @@ type Result struct {
 	Reason Reason
 	// Message is one sentence for admission warnings and logs.
 	Message string
-	// Policy is the highest-ranked policy selecting the pod, whose defaults
-	// apply whichever rule decided; nil when none does, and always nil for
-	// the "never" rules. It points into Input.Policies.
+	// Policy is the highest-ranked Enforce or Default policy selecting the
+	// pod, whose defaults apply whichever rule decided; with
+	// ReasonPolicyAudit, the Audit policy (whose defaults say how the pod
+	// would have been wrapped). nil when none selects the pod, and always
+	// nil for the "never" rules. It points into Input.Policies.
 	Policy *v1alpha1.ShutdownPolicy
 	// Warnings are for the client: overruled opt-outs and unusable values.
 	Warnings []string
@@ -98,7 +107,7 @@ func Decide(in Input) Result {
 	}
 
 	var warnings []string
-	policy := best(in.Policies, pod, in.Namespace)
+	policy := best(in.Policies, pod, in.Namespace, false)
 
 	annotation, annotationSet := pod.Annotations[contract.AnnotationInject]
 	switch annotation {
@@ -144,15 +153,23 @@ func Decide(in Input) Result {
 		return Result{Inject: true, Reason: ReasonPolicyDefault, Policy: policy, Warnings: warnings,
 			Message: fmt.Sprintf("selected by ShutdownPolicy %s (Default)", policy.Name)}
 	}
+	if audit := best(in.Policies, pod, in.Namespace, true); audit != nil {
+		return Result{Reason: ReasonPolicyAudit, Policy: audit, Warnings: warnings,
+			Message: fmt.Sprintf("selected by ShutdownPolicy %s (Audit): left alone", audit.Name)}
+	}
 	return Result{Reason: ReasonNoMatch, Warnings: warnings, Message: "not opted in and selected by no ShutdownPolicy"}
 }
 
-// best returns the highest-ranked policy selecting the pod: Enforce first,
-// then the oldest, then by name.
-func best(policies []v1alpha1.ShutdownPolicy, pod *corev1.Pod, ns *corev1.Namespace) *v1alpha1.ShutdownPolicy {
+// best returns the highest-ranked policy selecting the pod among the Audit
+// policies (audit) or among the others: Enforce first, then the oldest, then
+// by name.
+func best(policies []v1alpha1.ShutdownPolicy, pod *corev1.Pod, ns *corev1.Namespace, audit bool) *v1alpha1.ShutdownPolicy {
 	var top *v1alpha1.ShutdownPolicy
 	for i := range policies {
 		p := &policies[i]
+		if (p.Spec.Mode == v1alpha1.ModeAudit) != audit {
+			continue
+		}
 		if ok, err := Selects(p, pod, ns); err != nil || !ok {
 			continue
 		}
@@ -197,8 +214,10 @@ func (e *policyError) Is(target error) bool { return target == e.kind }
 // selector that does not parse, and errors.Is tells ErrInvalidMode from
 // ErrInvalidSelector; the webhook writes it into the policy's status.
 func Selects(p *v1alpha1.ShutdownPolicy, pod *corev1.Pod, ns *corev1.Namespace) (bool, error) {
-	if p.Spec.Mode != v1alpha1.ModeEnforce && p.Spec.Mode != v1alpha1.ModeDefault && p.Spec.Mode != "" {
-		return false, &policyError{ErrInvalidMode, fmt.Errorf("mode %q: want Enforce or Default", p.Spec.Mode)}
+	switch p.Spec.Mode {
+	case v1alpha1.ModeEnforce, v1alpha1.ModeDefault, v1alpha1.ModeAudit, "":
+	default:
+		return false, &policyError{ErrInvalidMode, fmt.Errorf("mode %q: want Enforce, Default or Audit", p.Spec.Mode)}
 	}
 	nsSel, err := selector(p.Spec.NamespaceSelector)
 	if err != nil {

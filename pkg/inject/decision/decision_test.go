@@ -96,7 +96,20 @@ func TestDecide(t *testing.T) {
 		{"4 namespace enabled", Input{Pod: pod(nil, nil), Namespace: ns("enabled")}, true, ReasonNamespaceEnabled, "", nil, "namespace shop is labelled graceful.dev/inject=enabled"},
 		{"4 namespace disabled", Input{Pod: pod(nil, nil), Namespace: ns("disabled")}, false, ReasonNamespaceDisabled, "", nil, "namespace shop is labelled graceful.dev/inject=disabled"},
 		{"5 default policy", Input{Pod: pod(nil, nil), Policies: []v1alpha1.ShutdownPolicy{pol("d", v1alpha1.ModeDefault, 1, nil)}}, true, ReasonPolicyDefault, "d", nil, "ShutdownPolicy d (Default)"},
-		{"6 nothing", Input{Pod: pod(nil, nil), Namespace: ns("")}, false, ReasonNoMatch, "", nil, "selected by no ShutdownPolicy"},
+		{"6 audit policy", Input{Pod: pod(nil, nil), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 1, nil)}}, false, ReasonPolicyAudit, "a", nil, "ShutdownPolicy a (Audit): left alone"},
+		{"7 nothing", Input{Pod: pod(nil, nil), Namespace: ns("")}, false, ReasonNoMatch, "", nil, "selected by no ShutdownPolicy"},
+
+		// Audit next to the other lines: it decides only what would
+		// otherwise be left alone, and never lends its defaults.
+		{"enforce beats an older audit", Input{Pod: pod(nil, nil), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 9, nil), pol("e", v1alpha1.ModeEnforce, 1, nil)}}, true, ReasonPolicyEnforce, "e", nil, "Enforce"},
+		{"default beats an older audit", Input{Pod: pod(nil, nil), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 9, nil), pol("d", v1alpha1.ModeDefault, 1, nil)}}, true, ReasonPolicyDefault, "d", nil, "Default"},
+		{"annotation true under audit: injected without the audit's defaults", Input{Pod: pod(optIn, nil), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 1, nil)}}, true, ReasonAnnotationTrue, "", nil, "inject=true"},
+		{"annotation false beats audit", Input{Pod: pod(optOut, nil), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 1, nil)}}, false, ReasonAnnotationFalse, "", nil, "inject=false"},
+		{"namespace enabled beats audit", Input{Pod: pod(nil, nil), Namespace: ns("enabled"), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 1, nil)}}, true, ReasonNamespaceEnabled, "", nil, "enabled"},
+		{"namespace disabled beats audit", Input{Pod: pod(nil, nil), Namespace: ns("disabled"), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 1, nil)}}, false, ReasonNamespaceDisabled, "", nil, "disabled"},
+		{"excluded namespace beats audit", Input{Pod: pod(nil, nil), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 1, nil)}, ExcludedNamespaces: []string{"shop"}}, false, ReasonExcludedNamespace, "", nil, "excluded"},
+		{"two audits: the oldest", Input{Pod: pod(nil, nil), Policies: []v1alpha1.ShutdownPolicy{pol("young", v1alpha1.ModeAudit, 1, nil), pol("old", v1alpha1.ModeAudit, 5, nil)}}, false, ReasonPolicyAudit, "old", nil, "ShutdownPolicy old (Audit)"},
+		{"audit pod selector must match", Input{Pod: pod(nil, map[string]string{"app": "web"}), Policies: []v1alpha1.ShutdownPolicy{pol("a", v1alpha1.ModeAudit, 1, map[string]string{"app": "db"})}}, false, ReasonNoMatch, "", nil, "selected by no"},
 
 		// Conflicts between lines.
 		{"enforce overrules opt-out annotation", Input{Pod: pod(optOut, nil), Policies: []v1alpha1.ShutdownPolicy{pol("e", v1alpha1.ModeEnforce, 1, nil)}}, true, ReasonPolicyEnforce, "e", []string{"overruled by ShutdownPolicy e (Enforce)"}, "ShutdownPolicy e (Enforce)"},
@@ -168,7 +181,7 @@ func TestSelectsReportsInvalidSelector(t *testing.T) {
 		t.Errorf("invalid podSelector (In without values): %v", err)
 	}
 	p = pol("mode", "Sometimes", 1, nil)
-	if _, err := Selects(&p, pod(nil, nil), nil); !errors.Is(err, ErrInvalidMode) || errors.Is(err, ErrInvalidSelector) || err.Error() != `mode "Sometimes": want Enforce or Default` {
+	if _, err := Selects(&p, pod(nil, nil), nil); !errors.Is(err, ErrInvalidMode) || errors.Is(err, ErrInvalidSelector) || err.Error() != `mode "Sometimes": want Enforce, Default or Audit` {
 		t.Errorf("invalid mode: %v", err)
 	}
 	p = pol("ok", "", 1, nil)
@@ -220,6 +233,7 @@ func FuzzDecide(f *testing.F) {
 	f.Add("false", "disabled", "", "Exists", "", "Default", "", "", uint8(1))
 	f.Add("", "x", "a/b/c", "Gt", "1", "", "bad key!", "In", uint8(2))
 	f.Add("yes", "", "app", "NotIn", "", "Sometimes", "team", "DoesNotExist", uint8(7))
+	f.Add("", "", "app", "Exists", "", "Audit", "", "", uint8(0))
 	f.Fuzz(func(t *testing.T, ann, nsLabel, key, op, val, mode, nsKey, nsOp string, flags uint8) {
 		p := pod(map[string]string{"graceful.dev/inject": ann}, map[string]string{key: val})
 		if flags&1 != 0 {
@@ -245,6 +259,13 @@ func FuzzDecide(f *testing.F) {
 			if r.Inject || r.Policy != nil {
 				t.Fatalf("a never rule injected or named a policy: %+v", r)
 			}
+		}
+		// Audit never injects, and decides only with an Audit policy.
+		if r.Reason == ReasonPolicyAudit && (r.Inject || r.Policy == nil || r.Policy.Spec.Mode != v1alpha1.ModeAudit) {
+			t.Fatalf("audit decision injects or names no Audit policy: %+v", r)
+		}
+		if r.Reason != ReasonPolicyAudit && r.Policy != nil && r.Policy.Spec.Mode == v1alpha1.ModeAudit {
+			t.Fatalf("an Audit policy lent its defaults to a %s decision", r.Reason)
 		}
 		if r.Policy != nil && r.Policy != &in.Policies[0] && r.Policy != &in.Policies[1] {
 			t.Fatalf("policy %p is not one of the input's", r.Policy)

@@ -235,7 +235,7 @@ func (in *Injector) pod(ctx context.Context, m map[string]any, namespace string,
 	})
 	in.warn(res.Warnings...)
 	switch res.Outcome {
-	case inject.NotSelected:
+	case inject.NotSelected, inject.Audited:
 		return false, nil
 	case inject.LookupFailed:
 		errs := make([]error, 0, len(res.Failures))

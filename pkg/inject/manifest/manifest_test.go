@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,8 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
 	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/inject/imageconfig"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
@@ -264,4 +267,34 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestInjectAudit: given an Audit policy, offline injection does what the
+// webhook does: the workload comes back byte for byte, and the warning says
+// how it would have been wrapped (the image's STOPSIGNAL looked up).
+func TestInjectAudit(t *testing.T) {
+	host := serveRegistry(t)
+	inj, warnings := newInjector(t, host)
+	inj.Policies = []v1alpha1.ShutdownPolicy{{ObjectMeta: metav1.ObjectMeta{Name: "preview"}, Spec: v1alpha1.ShutdownPolicySpec{Mode: v1alpha1.ModeAudit}}}
+	input := strings.ReplaceAll(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: app, image: REGISTRY/app:1}]
+`, "REGISTRY", host)
+	var out bytes.Buffer
+	if err := inj.Inject(context.Background(), strings.NewReader(input), &out); err != nil {
+		t.Fatalf("inject: %v", err)
+	}
+	if out.String() != input {
+		t.Errorf("audited workload changed:\n%s", out.String())
+	}
+	want := `graceful: ShutdownPolicy preview (Audit): pod left unchanged; injecting would wrap container "app" (stop signal SIGQUIT, grace period 30s, SIGKILL of what is left after 28s)`
+	if !slices.Contains(*warnings, want) {
+		t.Errorf("warnings %q\nwant %q", *warnings, want)
+	}
 }

@@ -17,7 +17,10 @@
 //     graceful-init into the volume; Pod Security "restricted", UID/GID
 //     65532, small explicit resources, imagePullPolicy IfNotPresent), and the
 //     annotation graceful.dev/status {"version":..,"containers":[..]} listing
-//     every wrapped container in pod order (native sidecars first).
+//     every wrapped container in pod order (native sidecars first), and the
+//     label graceful.dev/wrapped: the version (contract.WrappedLabelValue),
+//     both written together and only when the list of wrapped containers
+//     changes.
 //   - Each wrapped container mounts the volume read-only at /graceful/bin and
 //     runs [/graceful/bin/graceful-init, --grace-period=Ns, (--drain-delay=D),
 //     (--signal-map=M), (--kill=false), (--stop-signal=S),
@@ -497,14 +500,19 @@ func ParseStatus(s string) (Status, error) {
 	return st, nil
 }
 
-// setStatus writes graceful.dev/status unless it already lists exactly
-// wrapped (then it stays as it is, version included: nothing changed).
+// setStatus writes graceful.dev/status and the label graceful.dev/wrapped
+// unless the status already lists exactly wrapped (then both stay as they
+// are, version included: nothing changed).
 func setStatus(pod *corev1.Pod, version string, wrapped []string) {
 	if old, ok := pod.Annotations[contract.AnnotationStatus]; ok {
 		if st, err := ParseStatus(old); err == nil && slices.Equal(st.Containers, wrapped) {
 			return
 		}
 	}
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Labels[contract.LabelWrapped] = contract.WrappedLabelValue(version)
 	b, err := json.Marshal(Status{Version: version, Containers: wrapped})
 	if err != nil {
 		panic(fmt.Sprintf("rewrite: marshal status: %v", err)) // strings only: can not fail

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,8 +22,10 @@ import (
 
 	"github.com/graceful-dev/graceful/pkg/api/v1alpha1"
 	"github.com/graceful-dev/graceful/pkg/contract"
+	"github.com/graceful-dev/graceful/pkg/inject/decision"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 	"github.com/graceful-dev/graceful/pkg/webhook/admit"
+	"github.com/graceful-dev/graceful/pkg/webhook/metrics"
 	"github.com/graceful-dev/graceful/pkg/webhook/policystatus"
 )
 
@@ -125,6 +129,9 @@ func assertInjected(t *testing.T, pod *corev1.Pod, containers ...string) {
 	if !slices.Equal(st.Containers, containers) {
 		t.Errorf("pod %s: wrapped %v, want %v", pod.Name, st.Containers, containers)
 	}
+	if v := pod.Labels[contract.LabelWrapped]; v != contract.WrappedLabelValue(st.Version) {
+		t.Errorf("pod %s: label %s=%q, want the status's version %q", pod.Name, contract.LabelWrapped, v, st.Version)
+	}
 	if len(pod.Spec.InitContainers) == 0 || pod.Spec.InitContainers[0].Name != contract.InstallContainerName {
 		t.Errorf("pod %s: first init container is not %s: %+v", pod.Name, contract.InstallContainerName, pod.Spec.InitContainers)
 	}
@@ -141,6 +148,9 @@ func assertInjected(t *testing.T, pod *corev1.Pod, containers ...string) {
 
 func assertUntouched(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
+	if v, ok := pod.Labels[contract.LabelWrapped]; ok {
+		t.Errorf("pod %s labelled %s=%s, want untouched", pod.Name, contract.LabelWrapped, v)
+	}
 	if _, ok := pod.Annotations[contract.AnnotationStatus]; ok {
 		t.Errorf("pod %s injected, want untouched: %s", pod.Name, pod.Annotations[contract.AnnotationStatus])
 	}
@@ -549,4 +559,54 @@ func TestPolicyStatus(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// TestAuditMode: a pod that an Audit policy selects is stored as it was
+// sent, the client hears what would have been wrapped and how, and the
+// admission counts as result "audit"; the same pod under a Default policy
+// is wrapped, and an opt-in under Audit is injected as without it.
+func TestAuditMode(t *testing.T) {
+	audit := policy(t, v1alpha1.ModeAudit, func(p *v1alpha1.ShutdownPolicy) {
+		p.Spec.DrainDelay = &metav1.Duration{Duration: time.Second}
+	})
+	ns := namespace(t, policyLabel(audit))
+	before := counterValue(t, metrics.Admissions.WithLabelValues(metrics.ResultAudit, string(decision.ReasonPolicyAudit)))
+	got, ws := mustCreate(t, simplePod(ns, "audited"))
+	assertUntouched(t, got)
+	want := fmt.Sprintf(`graceful: ShutdownPolicy %s (Audit): pod left unchanged; injecting would wrap container "app" (stop signal SIGTERM, grace period 30s, SIGKILL of what is left after 28s, drain delay 1s)`, audit.Name)
+	if !slices.Contains(ws, want) {
+		t.Errorf("warnings %q\nwant %q", ws, want)
+	}
+	if after := counterValue(t, metrics.Admissions.WithLabelValues(metrics.ResultAudit, string(decision.ReasonPolicyAudit))); after != before+1 {
+		t.Errorf("admissions{result=audit} went from %v to %v, want +1", before, after)
+	}
+
+	// Under LookupReject too: an Audit policy never denies.
+	useMode(t, admit.LookupReject)
+	dead := simplePod(ns, "audited-dead-registry")
+	dead.Spec.Containers[0].Image = deadHost + "/public/app:1"
+	dead.Spec.Containers[0].Command = nil
+	got, ws = mustCreate(t, dead)
+	assertUntouched(t, got)
+	if !hasWarning(ws, "injecting would wrap no container") {
+		t.Errorf("warnings %q: want the audit line saying nothing would be wrapped", ws)
+	}
+
+	optIn := simplePod(ns, "opted-in")
+	optIn.Annotations = map[string]string{contract.AnnotationInject: contract.InjectTrue}
+	got, _ = mustCreate(t, optIn)
+	assertInjected(t, got, "app")
+	if slices.Contains(got.Spec.Containers[0].Command, contract.FlagDrainDelay+"=1s") {
+		t.Errorf("the Audit policy's drain delay reached an opted-in pod: %q", got.Spec.Containers[0].Command)
+	}
+}
+
+// counterValue reads a counter.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -25,6 +25,10 @@
 //   - A container left unwrapped because its entrypoint is an init that
 //     must itself be PID 1 (s6-overlay, systemd) gets a warning and an Event
 //     the same way, in both modes.
+//   - A pod selected by a ShutdownPolicy in mode Audit is allowed unchanged
+//     (also under LookupReject), with the warnings of the rewrite it would
+//     have had and one saying what would have been wrapped and how; it is
+//     counted as result "audit" and causes no Event.
 //   - Dry-run requests get the same answer and cause no Event.
 //   - A rewrite conflict (a foreign volume or container under graceful's
 //     names) admits the pod unchanged with a warning: failurePolicy Ignore is
@@ -185,6 +189,12 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admis
 	case inject.NotSelected:
 		result = metrics.ResultUnchanged
 		log.V(1).Info("not injected", "reason", d.Reason, "message", d.Message)
+		return admission.Allowed(d.Message).WithWarnings(warnings...)
+	case inject.Audited:
+		// An Audit policy changes nothing and records nothing: the
+		// warning is the whole answer.
+		result = metrics.ResultAudit
+		log.Info("audit: left unchanged", "reason", d.Reason, "policy", d.Policy.Name, "warnings", len(warnings))
 		return admission.Allowed(d.Message).WithWarnings(warnings...)
 	case inject.LookupFailed:
 		result = metrics.ResultDenied

@@ -12,8 +12,8 @@ import (
 )
 
 // fieldPatch builds the JSON patch from pod to out directly from the fields
-// the rewrite edits (pkg/inject/rewrite's contract: annotations, volumes, init
-// containers, containers): one "add" (which replaces an existing member)
+// the rewrite edits (pkg/inject/rewrite's contract: annotations, labels,
+// volumes, init containers, containers): one "add" (which replaces an existing member)
 // for each field that differs. It reports ok=false when anything else
 // differs (a cheap check of the fields next to them), and the caller then
 // diffs whole documents. Diffing two full JSON documents costs several
@@ -21,9 +21,9 @@ import (
 //
 // hasMetadata says whether the object as sent has a metadata member; when it
 // has none (the API server always sends one, a fuzzer may not), the
-// annotations go in as a new /metadata.
+// annotations and labels go in as a new /metadata.
 func fieldPatch(pod, out *corev1.Pod, hasMetadata bool) (patch []byte, ok bool, err error) {
-	if !maps.Equal(pod.Labels, out.Labels) || pod.Name != out.Name || pod.GenerateName != out.GenerateName ||
+	if pod.Name != out.Name || pod.GenerateName != out.GenerateName ||
 		len(pod.Spec.EphemeralContainers) != len(out.Spec.EphemeralContainers) || pod.Spec.ServiceAccountName != out.Spec.ServiceAccountName {
 		return nil, false, nil
 	}
@@ -48,10 +48,21 @@ func fieldPatch(pod, out *corev1.Pod, hasMetadata bool) (patch []byte, ok bool, 
 		return nil
 	}
 	annotationsChanged := !maps.Equal(pod.Annotations, out.Annotations)
+	labelsChanged := !maps.Equal(pod.Labels, out.Labels)
 	if hasMetadata {
-		err = add("/metadata/annotations", annotationsChanged, out.Annotations)
+		if err := add("/metadata/annotations", annotationsChanged, out.Annotations); err != nil {
+			return nil, false, err
+		}
+		err = add("/metadata/labels", labelsChanged, out.Labels)
 	} else {
-		err = add("/metadata", annotationsChanged, map[string]any{"annotations": out.Annotations})
+		meta := map[string]any{}
+		if annotationsChanged {
+			meta["annotations"] = out.Annotations
+		}
+		if labelsChanged {
+			meta["labels"] = out.Labels
+		}
+		err = add("/metadata", annotationsChanged || labelsChanged, meta)
 	}
 	if err != nil {
 		return nil, false, err

@@ -106,6 +106,10 @@ type Config struct {
 	LeaderElection bool `json:"leaderElection,omitempty" flag:"leader-elect" usage:"elect a leader among the replicas (a Lease in the own namespace) for certificate rotation and policy status"`
 	// LeaderElectionID is the name of the Lease.
 	LeaderElectionID string `json:"leaderElectionID,omitempty" flag:"leader-election-id" default:"graceful-webhook" usage:"name of the leader election Lease"`
+	// DriftController runs the leader's fleet controllers (pkg/webhook/fleet):
+	// graceful_unprotected_pods, graceful_container_shutdowns_total and
+	// their Events. Off, the webhook watches no pods.
+	DriftController bool `json:"driftController" flag:"drift-controller" default:"true" usage:"on the leader, keep graceful_unprotected_pods and graceful_container_shutdowns_total and send their Events (off: no pod is watched)"`
 	// HealthProbeBindAddress serves /healthz and /readyz.
 	HealthProbeBindAddress string `json:"healthProbeBindAddress,omitempty" flag:"health-probe-bind-address" default:":8081" usage:"address of /healthz and /readyz"`
 	// Verbosity of the logs: 0 (default) logs every admission, 1 also the

@@ -21,6 +21,14 @@ package server
 // (events.k8s.io: create, and patch for a series).
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
+// The fleet controllers (driftController, on the leader): every pod's
+// metadata and the wrapped pods' statuses (list and watch), a drifting pod
+// read in full once (get), and the workload walk (ReplicaSets and Jobs,
+// metadata only). Their Events use the events.k8s.io rule above.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=list;watch
+
 // Rotate mode: the rotator's and the certificate sync's caches of webhook
 // configurations, and the rotator's caBundle update of its own one.
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=list;watch

@@ -8,7 +8,9 @@
 // metricsSecure is off). HTTP/2 is off on the webhook and metrics servers
 // unless enableHTTP2. With leaderElection the replicas elect a leader
 // (a Lease in the own namespace) that alone rotates the certificate and
-// writes policy status; every replica serves admission.
+// writes policy status, and alone runs the fleet controllers
+// (pkg/webhook/fleet, unless driftController is off); every replica serves
+// admission.
 //
 // The RBAC the process needs is in rbac.go's markers.
 package server
@@ -41,6 +43,7 @@ import (
 	"github.com/graceful-dev/graceful/pkg/version"
 	"github.com/graceful-dev/graceful/pkg/webhook/admit"
 	"github.com/graceful-dev/graceful/pkg/webhook/certs"
+	"github.com/graceful-dev/graceful/pkg/webhook/fleet"
 	"github.com/graceful-dev/graceful/pkg/webhook/metrics"
 	"github.com/graceful-dev/graceful/pkg/webhook/options"
 	"github.com/graceful-dev/graceful/pkg/webhook/policystatus"
@@ -151,6 +154,12 @@ func New(ctx context.Context, restCfg *rest.Config, cfg options.Config, o Option
 
 	if err := (&policystatus.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("policy status controller: %w", err)
+	}
+	if cfg.DriftController {
+		if err := fleet.Setup(mgr, fleet.Options{Version: version.Version, ExcludedNamespaces: cfg.ExcludedNamespaces(),
+			Events: mgr.GetEventRecorder("graceful-webhook")}); err != nil {
+			return nil, err
+		}
 	}
 	// Start the handler's informers with the manager, not on the first
 	// admission request.
