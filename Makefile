@@ -153,6 +153,10 @@ fuzz: ## Short fuzz runs of every fuzz target (execution counts; FUZZTIME=10m fo
 
 ##@ Local cluster and e2e
 CLUSTER_DIR ?= /var/lib/graceful-cluster
+# The node's container runtime: containerd2 (containerd 2.4 + runc 1.4, built
+# by hack/containerd-binaries.sh) or containerd1 (Debian's 1.6 + runc 1.1).
+# A running cluster keeps its runtime: make cluster-down before switching.
+RUNTIME ?= containerd2
 E2E_REGISTRY ?= 10.200.0.2:5000
 # The local cluster's own admin kubeconfig is the local cluster, not a cluster
 # of the user's: with KUBECONFIG pointing at it, the demo and the e2e behave as
@@ -165,17 +169,17 @@ endif
 endif
 
 .PHONY: cluster-up
-cluster-up: ## Bring up the local single-node cluster in its own network namespace (root; see docs/e2e.md).
-	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh
+cluster-up: ## Bring up the local single-node cluster in its own network namespace, RUNTIME=containerd2|containerd1 (root; see docs/e2e.md).
+	RUNTIME=$(RUNTIME) GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster (keeps its state for a fast restart; hack/cluster/down.sh --purge removes it).
 	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/down.sh
 
 .PHONY: test-e2e
-test-e2e: build tools ## End-to-end tests on the KUBECONFIG cluster (set E2E_REGISTRY), or on the local cluster: brought up, the demo removed, left up (root).
-	@if [ -z "$$KUBECONFIG" ]; then GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh || exit 1; \
+test-e2e: build tools ## End-to-end tests on the KUBECONFIG cluster (set E2E_REGISTRY), or on the local cluster (RUNTIME): brought up, the demo removed, left up; E2E_RUN=regexp for a subset (root).
+	@if [ -z "$$KUBECONFIG" ]; then RUNTIME=$(RUNTIME) GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh || exit 1; \
 		KUBECONFIG=$(CLUSTER_DIR)/admin.kubeconfig go run ./hack/demo -down -helm $(BIN)/tools/helm || exit 1; fi; \
 	export KUBECONFIG=$${KUBECONFIG:-$(CLUSTER_DIR)/admin.kubeconfig}; \
 	E2E_REGISTRY=$(E2E_REGISTRY) GRACEFUL_INIT=$(BIN)/graceful-init GRACEFUL_WEBHOOK=$(BIN)/graceful-webhook \
-	E2E_REPORT=$(BIN)/e2e-report.txt go test -tags e2e -count=1 -timeout 20m -v ./test/e2e/
+	E2E_REPORT=$(BIN)/e2e-report.txt go test -tags e2e -count=1 -timeout 20m -v $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/
