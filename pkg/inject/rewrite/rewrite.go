@@ -12,12 +12,23 @@
 //     gives a warning and the other names still count. Names in
 //     Defaults.Containers that the pod lacks are ignored silently (a policy
 //     covers many pods).
-//   - The pod gets the volume graceful-bin (emptyDir, disk-backed, sizeLimit
-//     16Mi), the init container graceful-install placed first (it copies
-//     graceful-init into the volume; Pod Security "restricted", UID/GID
-//     65532, small explicit resources, imagePullPolicy IfNotPresent), and the
-//     annotation graceful.dev/status {"version":..,"containers":[..]} listing
-//     every wrapped container in pod order (native sidecars first).
+//   - Delivery: graceful.dev/delivery (initContainer or imageVolume), else
+//     Config.Delivery; an annotation naming neither is a warning and the
+//     default applies. A pod that already has graceful's volume or install
+//     container keeps the delivery it has.
+//   - initContainer delivery: the pod gets the volume graceful-bin (emptyDir,
+//     disk-backed, sizeLimit 16Mi) and the init container graceful-install
+//     placed first (it copies graceful-init into the volume; Pod Security
+//     "restricted", UID/GID 65532, small explicit resources, imagePullPolicy
+//     IfNotPresent).
+//   - imageVolume delivery: graceful-bin is an image volume of Config.Image
+//     (pullPolicy IfNotPresent), no init container; each mount of it has
+//     subPath usr/local/bin, the folder of graceful-init in the image. With
+//     Config.ImageVolumeNodeLabel set, every term of the pod's required node
+//     affinity (or a new one) requires LABEL=true.
+//   - Either way the pod gets the annotation graceful.dev/status
+//     {"version":..,"containers":[..]} listing every wrapped container in
+//     pod order (native sidecars first).
 //   - Each wrapped container mounts the volume read-only at /graceful/bin and
 //     runs [/graceful/bin/graceful-init, --grace-period=Ns, (--drain-delay=D),
 //     (--signal-map=M), (--kill=false), (--stop-signal=S),
@@ -98,10 +109,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
 )
@@ -116,6 +129,16 @@ type Config struct {
 	// Resources of the install container. The zero value means
 	// DefaultResources; anything else is used as given.
 	Resources corev1.ResourceRequirements
+	// Delivery is how graceful-init reaches a pod whose graceful.dev/delivery
+	// annotation does not say: contract.DeliveryInitContainer (also when
+	// empty) or contract.DeliveryImageVolume.
+	Delivery string
+	// ImageVolumeNodeLabel, when set, is a node label that marks the nodes
+	// whose runtime mounts image volumes: a pod delivered by image volume
+	// gets the required node affinity LABEL=true, so that it waits
+	// unscheduled (a FailedScheduling event names the affinity) instead of
+	// failing on a node whose runtime can not mount the volume.
+	ImageVolumeNodeLabel string
 }
 
 // Defaults come from the ShutdownPolicy that selected the pod (zero when
@@ -168,6 +191,14 @@ func (c Config) Validate() error {
 	}
 	if c.Version == "" {
 		return errors.New("config: the version is empty")
+	}
+	if _, err := parseDelivery(c.Delivery); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if c.ImageVolumeNodeLabel != "" {
+		if errs := validation.IsQualifiedName(c.ImageVolumeNodeLabel); len(errs) > 0 {
+			return fmt.Errorf("config: image volume node label %q is not a label key: %s", c.ImageVolumeNodeLabel, strings.Join(errs, "; "))
+		}
 	}
 	for name, req := range c.Resources.Requests {
 		if lim, ok := c.Resources.Limits[name]; ok && req.Cmp(lim) > 0 {
@@ -243,9 +274,11 @@ func Rewrite(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageCon
 	out := pod.DeepCopy()
 	sel := selectContainers(out, d) // pointers into out: wrapping edits them in place
 	res := Result{Pod: out, Warnings: sel.warnings}
+	mode, dw := delivery(pod, cfg)
 
 	if len(sel.targets) > 0 {
 		flags, fw := podFlags(pod, d)
+		res.Warnings = append(res.Warnings, dw...)
 		res.Warnings = append(res.Warnings, fw...)
 		for _, t := range sel.targets {
 			var img *ImageConfig
@@ -269,7 +302,7 @@ func Rewrite(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageCon
 	forEachWrappable(out, func(c *corev1.Container) {
 		if isWrapped(c) {
 			wrapped = append(wrapped, c.Name)
-			ensureMount(c)
+			ensureMount(c, mode)
 		}
 	})
 	if len(wrapped) == 0 {
@@ -277,8 +310,14 @@ func Rewrite(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageCon
 		return res, nil // untouched: only a successful wrap edits out
 	}
 
-	ensureVolume(out)
-	ensureInstallContainer(out, cfg)
+	ensureVolume(out, cfg, mode)
+	if mode == contract.DeliveryImageVolume {
+		if cfg.ImageVolumeNodeLabel != "" {
+			ensureNodeAffinity(out, cfg.ImageVolumeNodeLabel)
+		}
+	} else {
+		ensureInstallContainer(out, cfg)
+	}
 	setStatus(out, cfg.Version, wrapped)
 	return res, nil
 }
@@ -364,14 +403,20 @@ func mountConflict(c *corev1.Container) string {
 }
 
 // ensureMount adds the read-only mount of graceful-bin unless c already has
-// a mount at its path.
-func ensureMount(c *corev1.Container) {
+// a mount at its path. An image volume is the whole graceful image: its
+// subPath is the folder that holds graceful-init, so that the init is at
+// contract.InitPath in both deliveries and the wrapped command is the same.
+func ensureMount(c *corev1.Container, mode string) {
 	for _, m := range c.VolumeMounts {
 		if m.MountPath == contract.MountPath {
 			return
 		}
 	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: contract.VolumeName, MountPath: contract.MountPath, ReadOnly: true})
+	m := corev1.VolumeMount{Name: contract.VolumeName, MountPath: contract.MountPath, ReadOnly: true}
+	if mode == contract.DeliveryImageVolume {
+		m.SubPath = contract.ImageVolumeSubPath
+	}
+	c.VolumeMounts = append(c.VolumeMounts, m)
 }
 
 var volumeSizeLimit = resource.MustParse(contract.VolumeSizeLimit)
@@ -382,8 +427,21 @@ func volume() corev1.Volume {
 	return corev1.Volume{Name: contract.VolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}
 }
 
-// isOurVolume: an emptyDir on disk with graceful's size limit and nothing else.
+// imageVolume is graceful's volume of the image delivery: the graceful
+// image itself, pulled like the install container's image would be.
+func imageVolume(image string) corev1.Volume {
+	return corev1.Volume{Name: contract.VolumeName, VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: image, PullPolicy: corev1.PullIfNotPresent}}}
+}
+
+// isOurVolume: an emptyDir on disk with graceful's size limit and nothing
+// else, or an image volume with nothing else (its reference may be an older
+// webhook's image).
 func isOurVolume(v *corev1.Volume) bool {
+	if v.Image != nil {
+		src := v.VolumeSource
+		src.Image = nil
+		return v.Image.Reference != "" && src == (corev1.VolumeSource{})
+	}
 	if v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumDefault || v.EmptyDir.SizeLimit == nil ||
 		v.EmptyDir.SizeLimit.Cmp(volumeSizeLimit) != 0 {
 		return false
@@ -417,7 +475,7 @@ func isOurInstall(c *corev1.Container) bool {
 func checkConflicts(pod *corev1.Pod) error {
 	for i := range pod.Spec.Volumes {
 		if v := &pod.Spec.Volumes[i]; v.Name == contract.VolumeName && !isOurVolume(v) {
-			return fmt.Errorf("%w: the pod already has a volume %q that is not graceful's (graceful's is an emptyDir on disk with sizeLimit %s); rename it",
+			return fmt.Errorf("%w: the pod already has a volume %q that is not graceful's (graceful's is an emptyDir on disk with sizeLimit %s, or an image volume); rename it",
 				ErrConflict, contract.VolumeName, contract.VolumeSizeLimit)
 		}
 	}
@@ -440,11 +498,15 @@ func checkConflicts(pod *corev1.Pod) error {
 	return nil
 }
 
-func ensureVolume(pod *corev1.Pod) {
+func ensureVolume(pod *corev1.Pod, cfg Config, mode string) {
 	for _, v := range pod.Spec.Volumes {
 		if v.Name == contract.VolumeName {
 			return // checkConflicts made sure it is ours
 		}
+	}
+	if mode == contract.DeliveryImageVolume {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, imageVolume(cfg.Image))
+		return
 	}
 	pod.Spec.Volumes = append(pod.Spec.Volumes, volume())
 }
