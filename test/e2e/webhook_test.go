@@ -69,16 +69,19 @@ func TestWebhook(t *testing.T) {
 				"native-sidecar":   testNativeSidecar,
 				"stopsignal-quit":  testStopSignalQuit,
 				"prestop-sleep-ignores-term": func(t *testing.T) {
-					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}, "prestop-sleep")
+					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}, "prestop-sleep", contract.DeliveryInitContainer)
 				},
 				"prestop-exec-ignores-term": func(t *testing.T) {
-					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "4"}}}, "prestop-exec")
+					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "4"}}}, "prestop-exec", contract.DeliveryInitContainer)
 				},
 				"sidecar-ignores-term": testSidecarIgnoresTERM,
 				"prestop-uses-grace":   testPreStopUsesGrace,
 				"report-finished-pod":  testReportFinishedPod,
 				"report-probe-restart": testReportProbeRestart,
 			} {
+				t.Run(name, func(t *testing.T) { t.Parallel(); f(t) })
+			}
+			for name, f := range runtimeCases() {
 				t.Run(name, func(t *testing.T) { t.Parallel(); f(t) })
 			}
 		}) &&
@@ -176,21 +179,47 @@ func optedInPod(t *testing.T) *corev1.Pod {
 }
 
 // requireInjected fails unless pod carries the webhook's status annotation,
-// the graceful-install init container, and an app command that starts with
-// graceful-init.
+// an app command that starts with graceful-init, and graceful's volume of
+// one of the two deliveries: an emptyDir filled by the graceful-install
+// init container, or an image volume and no install container.
 func requireInjected(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
 	if _, ok := pod.Annotations[contract.AnnotationStatus]; !ok {
 		t.Errorf("pod %s/%s: no %s annotation: not injected (annotations %v)", pod.Namespace, pod.Name, contract.AnnotationStatus, pod.Annotations)
-	}
-	if !slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == contract.InstallContainerName }) {
-		t.Errorf("pod %s/%s: no %s init container", pod.Namespace, pod.Name, contract.InstallContainerName)
 	}
 	if cmd := pod.Spec.Containers[0].Command; len(cmd) == 0 || cmd[0] != contract.InitPath {
 		t.Errorf("pod %s/%s: command %q does not start with %s", pod.Namespace, pod.Name, cmd, contract.InitPath)
 	}
 	if t.Failed() {
 		t.FailNow()
+	}
+	delivery(t, pod)
+}
+
+// delivery returns how graceful-init reached pod, and fails unless the pod
+// has exactly one delivery's parts.
+func delivery(t *testing.T, pod *corev1.Pod) string {
+	t.Helper()
+	install := slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == contract.InstallContainerName })
+	i := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == contract.VolumeName })
+	switch {
+	case i < 0:
+		t.Fatalf("pod %s/%s: no %s volume", pod.Namespace, pod.Name, contract.VolumeName)
+	case pod.Spec.Volumes[i].Image != nil && !install:
+		return contract.DeliveryImageVolume
+	case pod.Spec.Volumes[i].EmptyDir != nil && install:
+		return contract.DeliveryInitContainer
+	}
+	t.Fatalf("pod %s/%s: volume %s %+v with install container %v: neither delivery", pod.Namespace, pod.Name, contract.VolumeName, pod.Spec.Volumes[i].VolumeSource, install)
+	return ""
+}
+
+// requireDelivery is requireInjected, and the delivery is want.
+func requireDelivery(t *testing.T, pod *corev1.Pod, want string) {
+	t.Helper()
+	requireInjected(t, pod)
+	if got := delivery(t, pod); got != want {
+		t.Fatalf("pod %s/%s: delivered by %s, want %s", pod.Namespace, pod.Name, got, want)
 	}
 }
 
