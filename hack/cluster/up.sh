@@ -279,13 +279,15 @@ server = "http://$REGISTRY"
 [host."http://$REGISTRY"]
   capabilities = ["pull", "resolve"]
 TOML
-	# Configuration version 3: the CRI plugin is split into
-	# io.containerd.cri.v1.images and io.containerd.cri.v1.runtime.
+	# Configuration version 4, containerd 2.4's own (it migrates a version 3
+	# file at every start, with a warning): as in version 3 the CRI plugin is
+	# split into io.containerd.cri.v1.images and io.containerd.cri.v1.runtime;
+	# the gRPC server is a plugin too.
 	cat >"$ctr_root/config.toml" <<TOML
-version = 3
+version = 4
 root = "$ctr_root/root"
 state = "$ctr_root/state"
-[grpc]
+[plugins.'io.containerd.server.v1.grpc']
   address = "$CTR_SOCK"
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
