@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -22,7 +23,10 @@ import (
 // (containerd 1.6), what a pod that asks for the image volume gets there.
 func runtimeCases() map[string]func(*testing.T) {
 	if !env.imageVolumes {
-		return map[string]func(*testing.T){"image-volume-unschedulable": testImageVolumeUnschedulable}
+		return map[string]func(*testing.T){
+			"image-volume-unschedulable":   testImageVolumeUnschedulable,
+			"image-volume-runtime-refuses": testImageVolumeRuntimeRefuses,
+		}
 	}
 	return map[string]func(*testing.T){
 		"seed-scenario-image-volume": testSeedImageVolume,
@@ -150,5 +154,39 @@ func testImageVolumeUnschedulable(t *testing.T) {
 	if got, _ := env.cs.CoreV1().Pods(env.ns).Get(t.Context(), p.Name, metav1.GetOptions{}); got != nil && got.Spec.NodeName != "" {
 		t.Errorf("pod was bound to %s", got.Spec.NodeName)
 	}
+	deletePod(t, p.Name)
+}
+
+// testImageVolumeRuntimeRefuses shows why the webhook adds the node
+// affinity: a pod of graceful's own, not injected, with an image volume of
+// the graceful image, on a runtime that does not mount image volumes
+// (containerd 1.6 drops the CRI mount's image field and is left with a mount
+// of no host path). The kubelet pulls the image, then the container never
+// starts: it waits with reason CreateContainerError, retried with backoff,
+// the runtime's message in its status; the pod never runs and never
+// crash-loops.
+func testImageVolumeRuntimeRefuses(t *testing.T) {
+	p := shellPod("image-volume-runtime-refuses", 2, "ls -l "+contract.MountPath+"; sleep 3600")
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "img", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: env.images.Graceful, PullPolicy: corev1.PullIfNotPresent}}})
+	p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "img", MountPath: contract.MountPath, ReadOnly: true})
+	created := createPod(t, env.cs, env.ns, p)
+	describeOnFailure(t, p.Name)
+	requireNotInjected(t, created)
+	var w *corev1.ContainerStateWaiting
+	poll(t, 2*time.Minute, "the container waiting with CreateContainerError", func() (bool, string) {
+		got, err := env.cs.CoreV1().Pods(env.ns).Get(t.Context(), p.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, cs := range got.Status.ContainerStatuses {
+			if cs.State.Running != nil || cs.State.Terminated != nil {
+				t.Fatalf("the container ran on %s: %+v", env.runtime, cs.State)
+			}
+			w = cs.State.Waiting
+		}
+		return w != nil && w.Reason == "CreateContainerError", fmt.Sprintf("%+v", w)
+	})
+	t.Logf("image volume on %s: %s: %s", env.runtime, w.Reason, w.Message)
+	report(t, "image volume on %s, without graceful's node affinity: container waiting, %s: %s", env.runtime, w.Reason, w.Message)
 	deletePod(t, p.Name)
 }
