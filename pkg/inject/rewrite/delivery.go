@@ -3,6 +3,7 @@ package rewrite
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -49,6 +50,16 @@ func delivery(pod *corev1.Pod, cfg Config) (string, []string) {
 			contract.AnnotationDelivery, v, contract.DeliveryInitContainer, contract.DeliveryImageVolume, def)}
 	}
 	return mode, nil
+}
+
+// repository is ref without its digest and tag: registry.example/graceful
+// for registry.example/graceful:v1@sha256:... .
+func repository(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
 }
 
 // nodeRequirement is the node selector requirement LABEL=true.

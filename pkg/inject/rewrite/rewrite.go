@@ -267,7 +267,7 @@ func Rewrite(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageCon
 	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
 		return Result{}, fmt.Errorf("pod %s: spec.os.name is windows: graceful-init is a Linux program", podName(pod))
 	}
-	if err := checkConflicts(pod); err != nil {
+	if err := checkConflicts(pod, cfg.Image); err != nil {
 		return Result{}, fmt.Errorf("pod %s: %w", podName(pod), err)
 	}
 
@@ -434,13 +434,13 @@ func imageVolume(image string) corev1.Volume {
 }
 
 // isOurVolume: an emptyDir on disk with graceful's size limit and nothing
-// else, or an image volume with nothing else (its reference may be an older
-// webhook's image).
-func isOurVolume(v *corev1.Volume) bool {
+// else, or an image volume of image's repository (any tag or digest: an
+// older webhook's image) and nothing else.
+func isOurVolume(v *corev1.Volume, image string) bool {
 	if v.Image != nil {
 		src := v.VolumeSource
 		src.Image = nil
-		return v.Image.Reference != "" && src == (corev1.VolumeSource{})
+		return repository(v.Image.Reference) == repository(image) && src == (corev1.VolumeSource{})
 	}
 	if v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumDefault || v.EmptyDir.SizeLimit == nil ||
 		v.EmptyDir.SizeLimit.Cmp(volumeSizeLimit) != 0 {
@@ -472,11 +472,11 @@ func isOurInstall(c *corev1.Container) bool {
 
 // checkConflicts returns an ErrConflict error when graceful's names are taken
 // by something that is not graceful's.
-func checkConflicts(pod *corev1.Pod) error {
+func checkConflicts(pod *corev1.Pod, image string) error {
 	for i := range pod.Spec.Volumes {
-		if v := &pod.Spec.Volumes[i]; v.Name == contract.VolumeName && !isOurVolume(v) {
-			return fmt.Errorf("%w: the pod already has a volume %q that is not graceful's (graceful's is an emptyDir on disk with sizeLimit %s, or an image volume); rename it",
-				ErrConflict, contract.VolumeName, contract.VolumeSizeLimit)
+		if v := &pod.Spec.Volumes[i]; v.Name == contract.VolumeName && !isOurVolume(v, image) {
+			return fmt.Errorf("%w: the pod already has a volume %q that is not graceful's (graceful's is an emptyDir on disk with sizeLimit %s, or an image volume of %s); rename it",
+				ErrConflict, contract.VolumeName, contract.VolumeSizeLimit, repository(image))
 		}
 	}
 	for i := range pod.Spec.InitContainers {
