@@ -375,23 +375,32 @@ func testRestricted(t *testing.T) {
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}
 	// The pod complies with restricted on its own; injected, it is still
-	// admitted (the namespace's policy is checked after mutation).
+	// admitted (the namespace's policy is checked after mutation), by
+	// either delivery: restricted allows image volumes.
 	waitInjects(t, ns, pod)
-	got := createPod(t, env.cs, ns, pod)
-	requireInjected(t, got)
-	poll(t, 2*time.Minute, "restricted pod Ready", func() (bool, string) {
-		p, err := env.cs.CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
+	pods := []*corev1.Pod{pod}
+	if env.imageVolumes {
+		iv := byImageVolume(pod.DeepCopy())
+		iv.Name = "restricted-image-volume"
+		pods = append(pods, iv)
+	}
+	for _, pod := range pods {
+		got := createPod(t, env.cs, ns, pod)
+		requireInjected(t, got)
+		poll(t, 2*time.Minute, pod.Name+" Ready", func() (bool, string) {
+			p, err := env.cs.CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			if p.Status.Phase == corev1.PodFailed {
+				t.Fatalf("restricted pod %s failed: %v", pod.Name, p.Status)
+			}
+			return podrun.IsReady(p), string(p.Status.Phase)
+		})
+		b, err := env.cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "app"}).DoRaw(t.Context())
+		if err != nil || !strings.Contains(string(b), "pid1: "+contract.InitPath) {
+			t.Fatalf("restricted pod %s (%s): PID 1 is not %s (err %v):\n%s", pod.Name, delivery(t, got), contract.InitPath, err, b)
 		}
-		if p.Status.Phase == corev1.PodFailed {
-			t.Fatalf("restricted pod failed: %v", p.Status)
-		}
-		return podrun.IsReady(p), string(p.Status.Phase)
-	})
-	b, err := env.cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "app"}).DoRaw(t.Context())
-	if err != nil || !strings.Contains(string(b), "pid1: "+contract.InitPath) {
-		t.Fatalf("restricted pod: PID 1 is not %s (err %v):\n%s", contract.InitPath, err, b)
 	}
 	// A pod breaking the standard is still refused: injection does not
 	// open a hole.
