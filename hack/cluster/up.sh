@@ -289,6 +289,10 @@ root = "$ctr_root/root"
 state = "$ctr_root/state"
 [plugins.'io.containerd.server.v1.grpc']
   address = "$CTR_SOCK"
+# Next to the gRPC socket, as 1.6 puts it: the default is the host's
+# /run/containerd/containerd.sock.ttrpc.
+[plugins.'io.containerd.server.v1.ttrpc']
+  address = "$CTR_SOCK.ttrpc"
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
