@@ -69,8 +69,10 @@ CGO_ENABLED=1 go install -trimpath -tags "seccomp urfave_cli_no_docs" \
 	die "building runc $RUNC_VERSION failed"
 for b in "${bins[@]}"; do mv -f "$tmp/$b" "$DEST/$b"; done
 rm -rf "$tmp"
-"$DEST/containerd" --version | grep -qF "$CONTAINERD_VERSION" || die "$DEST/containerd does not report $CONTAINERD_VERSION"
-"$DEST/runc" --version | grep -qF "runc version ${RUNC_VERSION#v}" || die "$DEST/runc does not report ${RUNC_VERSION#v}"
-"$DEST/runc" features | jq -e '.linux.seccomp.enabled == true' >/dev/null || die "$DEST/runc was built without seccomp support"
+# Each output read whole before it is matched: under pipefail a `| grep -q`
+# that stops reading early fails the check with the writer's SIGPIPE.
+out=$("$DEST/containerd" --version) && [[ $out == *" $CONTAINERD_VERSION"* ]] || die "$DEST/containerd does not report $CONTAINERD_VERSION: $out"
+out=$("$DEST/runc" --version) && [[ $out == *"runc version ${RUNC_VERSION#v}"* ]] || die "$DEST/runc does not report ${RUNC_VERSION#v}: $out"
+out=$("$DEST/runc" features) && jq -e '.linux.seccomp.enabled == true' >/dev/null <<<"$out" || die "$DEST/runc was built without seccomp support"
 echo "$stamp" >"$DEST/.stamp"
 echo "containerd-binaries: built $stamp into $DEST in $((SECONDS - start))s"
