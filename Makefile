@@ -133,7 +133,7 @@ envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
 	hack/k8s-binaries.sh $(BIN)/k8s envtest
 
 .PHONY: test
-test: deps test-unit test-e2e ## Run every test: test-unit, then test-e2e (the local cluster unless KUBECONFIG is set) (root).
+test: deps test-unit test-e2e-runtimes ## Run every test: test-unit, then the e2e (on both runtimes of the local cluster unless KUBECONFIG is set) (root).
 
 # The pure unit tests: no root, no envtest, no cluster. Tests that need a
 # control plane skip themselves under -short; `make test` never passes it.
@@ -162,6 +162,10 @@ fuzz: ## Short fuzz runs of every fuzz target (execution counts; FUZZTIME=10m fo
 
 ##@ Local cluster and e2e
 CLUSTER_DIR ?= /var/lib/graceful-cluster
+# The node's container runtime: containerd2 (containerd 2.4 + runc 1.4, built
+# by hack/containerd-binaries.sh) or containerd1 (Debian's 1.6 + runc 1.1).
+# A running cluster keeps its runtime: make cluster-down before switching.
+RUNTIME ?= containerd2
 E2E_REGISTRY ?= 10.200.0.2:5000
 # The local cluster's own admin kubeconfig is the local cluster, not a cluster
 # of the user's: with KUBECONFIG pointing at it, the demo and the e2e behave as
@@ -174,17 +178,34 @@ endif
 endif
 
 .PHONY: cluster-up
-cluster-up: ## Bring up the local single-node cluster in its own network namespace (root; see docs/e2e.md).
-	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh
+cluster-up: ## Bring up the local single-node cluster in its own network namespace, RUNTIME=containerd2|containerd1 (root; see docs/e2e.md).
+	RUNTIME=$(RUNTIME) GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster (keeps its state for a fast restart; hack/cluster/down.sh --purge removes it).
 	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/down.sh
 
+# The e2e cases that still have to work on containerd 1.6: the webhook's
+# install, the pods with the init container delivery (and the image volume
+# pod that must stay Pending there), the uninstall.
+E2E_RUN_CONTAINERD1 ?= TestWebhook/^(install|opted-in-pod|pods|uninstall)$$
+
+.PHONY: test-e2e-runtimes
+test-e2e-runtimes: build tools ## The e2e on both runtimes of the local cluster: E2E_RUN_CONTAINERD1 on containerd 1.6, then all of it on containerd 2 (the second runs when the first fails), the cluster stopped between and after (root; on a KUBECONFIG cluster: test-e2e).
+	@if [ -n "$$KUBECONFIG" ]; then $(MAKE) --no-print-directory test-e2e; exit; fi; \
+	t0=$$(date +%s); rc1=0; rc2=0; \
+	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/down.sh || exit 1; \
+	$(MAKE) --no-print-directory test-e2e RUNTIME=containerd1 E2E_RUN='$(E2E_RUN_CONTAINERD1)' || rc1=$$?; t1=$$(date +%s); \
+	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/down.sh || exit 1; \
+	$(MAKE) --no-print-directory test-e2e RUNTIME=containerd2 || rc2=$$?; t2=$$(date +%s); \
+	GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/down.sh || exit 1; \
+	echo "e2e: containerd1 $$((t1 - t0))s (exit $$rc1), containerd2 $$((t2 - t1))s (exit $$rc2) (each: cluster up, tests)" | tee -a $(BIN)/e2e-report.txt; \
+	[ $$rc1 = 0 ] && [ $$rc2 = 0 ]
+
 .PHONY: test-e2e
-test-e2e: build tools ## End-to-end tests on the KUBECONFIG cluster (set E2E_REGISTRY), or on the local cluster: brought up, the demo removed, left up (root).
-	@if [ -z "$$KUBECONFIG" ]; then GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh || exit 1; \
+test-e2e: build tools ## End-to-end tests on the KUBECONFIG cluster (set E2E_REGISTRY), or on the local cluster (RUNTIME): brought up, the demo removed, left up; E2E_RUN=regexp for a subset (root).
+	@if [ -z "$$KUBECONFIG" ]; then RUNTIME=$(RUNTIME) GRACEFUL_CLUSTER_DIR=$(CLUSTER_DIR) hack/cluster/up.sh || exit 1; \
 		KUBECONFIG=$(CLUSTER_DIR)/admin.kubeconfig go run ./hack/demo -down -helm $(BIN)/tools/helm || exit 1; fi; \
 	export KUBECONFIG=$${KUBECONFIG:-$(CLUSTER_DIR)/admin.kubeconfig}; \
 	E2E_REGISTRY=$(E2E_REGISTRY) GRACEFUL_INIT=$(BIN)/graceful-init GRACEFUL_WEBHOOK=$(BIN)/graceful-webhook \
-	E2E_REPORT=$(BIN)/e2e-report.txt go test -tags e2e -count=1 -timeout 20m -v ./test/e2e/
+	E2E_REPORT=$(BIN)/e2e-report.txt go test -tags e2e -count=1 -timeout 20m -v $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/

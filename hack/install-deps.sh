@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests and benchmarks use, and registers
 # qemu-user for linux/arm64 binaries with binfmt_misc. Idempotent.
 set -euo pipefail
-pkgs=(make git util-linux procps bc tini dumb-init catatonit busybox-static containerd runc containernetworking-plugins iptables iproute2 openssl gcc libc6-dev curl jq qemu-user-static)
+pkgs=(make git util-linux procps bc tini dumb-init catatonit busybox-static containerd runc containernetworking-plugins iptables iproute2 openssl gcc libc6-dev libseccomp-dev curl jq qemu-user-static)
 missing=()
 for p in "${pkgs[@]}"; do
 	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *'install ok installed'* ]] || missing+=("$p")

@@ -35,6 +35,8 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	insecure := fs.String("insecure-registries", "", "comma-separated registries (host:port) reached over plain HTTP")
 	timeout := fs.Duration("timeout", 2*time.Minute, "overall deadline for registry lookups")
 	quiet := fs.Bool("quiet", false, "do not print warnings on stderr")
+	delivery := fs.String("delivery", contract.DeliveryInitContainer, "how graceful-init reaches pods that do not say (graceful.dev/delivery): initContainer or imageVolume")
+	nodeLabel := fs.String("image-volume-node-label", contract.LabelImageVolume, "node label (value true) that pods delivered by image volume require ('' for none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: graceful-webhook inject -f FILE|- [flags]\n\nRewrites every Pod and pod template in a YAML stream as the webhook would, to stdout.\nImage configs (ENTRYPOINT, STOPSIGNAL) are looked up in their registry with the local docker config,\nfor every container but those that set both a command and lifecycle.stopSignal.\n\nflags:")
 		fs.PrintDefaults()
@@ -61,9 +63,14 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		in = f
 	}
 
+	cfg := rewrite.Config{Image: *image, Version: version.Version, Delivery: *delivery, ImageVolumeNodeLabel: *nodeLabel}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "graceful-webhook inject: %v\n", err)
+		return 2
+	}
 	resolver := imageconfig.New(imageconfig.Options{Insecure: contract.SplitList(*insecure)})
 	inj := &manifest.Injector{
-		Config:             rewrite.Config{Image: *image, Version: version.Version},
+		Config:             cfg,
 		All:                *all,
 		ExcludedNamespaces: contract.SplitList(*exclude),
 		Resolve: func(ctx context.Context, ref string, pod *corev1.Pod) (rewrite.ImageConfig, error) {

@@ -45,6 +45,46 @@ func TestInjectCommandImageByDigest(t *testing.T) {
 	}
 }
 
+// TestInjectCommandImageVolume: -delivery imageVolume gives the image volume
+// of --image, no install container, the mount's subPath and the node
+// affinity; the output run through inject again, with the default
+// delivery, comes back the same: the pod keeps the delivery it has.
+func TestInjectCommandImageVolume(t *testing.T) {
+	const ref = "registry.example/graceful@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	var out, errb bytes.Buffer
+	if code := run([]string{"inject", "-f", "../../examples/app.yaml", "--image", ref, "--delivery", "imageVolume"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, errb.String())
+	}
+	var dep appsv1.Deployment
+	if err := yaml.Unmarshal(out.Bytes(), &dep); err != nil {
+		t.Fatalf("output: %v\n%s", err, out.String())
+	}
+	ps := dep.Spec.Template.Spec
+	if len(ps.InitContainers) != 0 {
+		t.Errorf("init containers %+v, want none", ps.InitContainers)
+	}
+	if len(ps.Volumes) != 1 || ps.Volumes[0].Image == nil || ps.Volumes[0].Image.Reference != ref {
+		t.Errorf("volumes %+v, want the image volume of %s", ps.Volumes, ref)
+	}
+	for _, c := range ps.Containers {
+		for _, m := range c.VolumeMounts {
+			if m.Name == contract.VolumeName && (m.SubPath != contract.ImageVolumeSubPath || !m.ReadOnly || m.MountPath != contract.MountPath) {
+				t.Errorf("container %s: mount %+v", c.Name, m)
+			}
+		}
+	}
+	if a := ps.Affinity; a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		t.Errorf("no required node affinity: %+v", a)
+	}
+	var again, errb2 bytes.Buffer
+	if code := run([]string{"inject", "-f", "-", "--image", ref}, bytes.NewReader(out.Bytes()), &again, &errb2); code != 0 {
+		t.Fatalf("second pass: exit %d, stderr: %s", code, errb2.String())
+	}
+	if again.String() != out.String() {
+		t.Errorf("second pass with the default delivery changed the output:\n%s\nthen\n%s", out.String(), again.String())
+	}
+}
+
 func TestInjectCommandErrors(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("kind: Pod\nmetadata: [\n"), 0o644); err != nil {
@@ -61,6 +101,7 @@ func TestInjectCommandErrors(t *testing.T) {
 		{"bad yaml", []string{"inject", "-f", bad}, 1, "document 0"},
 		{"unknown flag", []string{"inject", "--bogus"}, 2, "bogus"},
 		{"unknown subcommand", []string{"frobnicate"}, 2, `unknown subcommand "frobnicate"`},
+		{"bad delivery", []string{"inject", "-f", "-", "--delivery", "copy"}, 2, `delivery "copy" is neither initContainer nor imageVolume`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

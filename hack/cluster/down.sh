@@ -22,6 +22,10 @@ flock -w 30 9 || die "another up.sh or down.sh runs on $STATE"
 
 for d in kube-proxy kube-scheduler kube-controller-manager kubelet; do stop "$d"; done
 
+# The ctr of the containerd that runs (up.sh wrote its RUNTIME; a state
+# folder from before RUNTIME existed ran Debian's containerd 1.6).
+CTR=$(ctr_bin "$(cat "$STATE/runtime" 2>/dev/null || echo containerd1)")
+
 # The pods' containers outlive containerd (their shims are separate): end them
 # through containerd while it still runs.
 if proc_alive "$PIDS/containerd.pid"; then

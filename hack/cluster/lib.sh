@@ -17,6 +17,19 @@ REGISTRY_PORT=${REGISTRY_PORT:-5000}
 REGISTRY=$NODE_IP:$REGISTRY_PORT # test images: pushed from the host, pulled by containerd in the netns
 PAUSE_IMAGE=registry.k8s.io/pause:3.10
 KUBE_PROXY=${KUBE_PROXY:-1}
+# ContainerStopSignals (lifecycle.stopSignal) is still alpha in v1.37: on in
+# the kube-apiserver and the kubelet. The runtime must honour it too
+# (containerd >= 2.3 does; 1.6 ignores the field and stops with the image's
+# STOPSIGNAL).
+FEATURE_GATES=ContainerStopSignals=true
+# The container runtime of the node (RUNTIME, for up.sh): containerd2 is
+# containerd 2 and runc built by hack/containerd-binaries.sh into
+# $CONTAINERD2_BIN, containerd1 is Debian's containerd 1.6 and runc 1.1.
+# Each keeps its own image store and metadata (containerd 2's bolt database
+# is not for 1.6 to read back); only the socket path is shared, as only one
+# runs at a time. $STATE/runtime names the one the cluster last ran.
+RUNTIME=${RUNTIME:-containerd2}
+CONTAINERD2_BIN=${CONTAINERD2_BIN:-$ROOT/bin/containerd2}
 CTR_SOCK=$STATE/containerd/containerd.sock
 LOGS=$STATE/logs
 PIDS=$STATE/pids
@@ -81,5 +94,14 @@ stop() {
 # `ip netns exec`, which remounts /sys and gives a private mount namespace).
 in_netns() { nsenter --net="/run/netns/$NETNS" -- "$@"; }
 
-ctr_k8s() { ctr --address "$CTR_SOCK" --namespace k8s.io "$@"; }
+# ctr_bin RUNTIME: the ctr that speaks to RUNTIME's containerd.
+ctr_bin() {
+	case $1 in
+	containerd2) echo "$CONTAINERD2_BIN/ctr" ;;
+	containerd1) echo ctr ;;
+	*) die "unknown RUNTIME '$1' (want containerd2 or containerd1)" ;;
+	esac
+}
+CTR=${CTR:-ctr}
+ctr_k8s() { "$CTR" --address "$CTR_SOCK" --namespace k8s.io "$@"; }
 crictl_k8s() { "$ROOT/bin/tools/crictl" --runtime-endpoint "unix://$CTR_SOCK" --image-endpoint "unix://$CTR_SOCK" --timeout 2s "$@"; }

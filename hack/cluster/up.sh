@@ -2,8 +2,12 @@
 # Brings up a real single-node Kubernetes v1.37.2 cluster on this machine, as
 # root, inside a network namespace of its own (see docs/e2e.md):
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
-#   kube-proxy (KUBE_PROXY=0 to leave it out), containerd + runc + CNI bridge
-#   from Debian, and a registry for test images at $REGISTRY.
+#   kube-proxy (KUBE_PROXY=0 to leave it out), containerd + runc, the CNI
+#   bridge from Debian, and a registry for test images at $REGISTRY.
+# RUNTIME picks the containerd: containerd2 (default) is containerd 2.4 and
+# runc 1.4 built from the Go module proxy by hack/containerd-binaries.sh,
+# containerd1 is Debian's containerd 1.6 and runc 1.1. A cluster that runs
+# keeps its runtime: switch with down.sh first.
 # Idempotent: daemons that already run are kept; a second run only waits for
 # readiness. State, logs and the admin kubeconfig live in $STATE
 # (GRACEFUL_CLUSTER_DIR, default /var/lib/graceful-cluster).
@@ -21,9 +25,16 @@ need iptables "the Debian package 'iptables'"
 need openssl "the Debian package 'openssl'"
 need curl "the Debian package 'curl'"
 need jq "the Debian package 'jq'"
-need containerd "the Debian package 'containerd'"
-need ctr "the Debian package 'containerd'"
-need runc "the Debian package 'runc'"
+case $RUNTIME in
+containerd1)
+	need containerd "the Debian package 'containerd'"
+	need ctr "the Debian package 'containerd'"
+	need runc "the Debian package 'runc'"
+	;;
+containerd2) ;;
+*) die "unknown RUNTIME '$RUNTIME' (want containerd2 or containerd1)" ;;
+esac
+CTR=$(ctr_bin "$RUNTIME")
 need gcc "the Debian package 'gcc'"
 need bc "the Debian package 'bc'"
 need go "Go (the version in go.mod)"
@@ -35,6 +46,9 @@ done
 mkdir -p "$STATE" "$LOGS" "$PIDS" "$PKI"
 exec 9>"$STATE/.lock"
 flock -n 9 || die "another up.sh or down.sh runs on $STATE"
+if proc_alive "$PIDS/containerd.pid" && [[ $(cat "$STATE/runtime" 2>/dev/null) != "$RUNTIME" ]]; then
+	die "the cluster runs RUNTIME=$(cat "$STATE/runtime" 2>/dev/null || echo containerd1), not $RUNTIME: stop it first (make cluster-down)"
+fi
 
 # ---- binaries: built from the Go module proxy and cached
 first=0
@@ -57,6 +71,11 @@ for ((s = 1; ; s++)); do
 done
 wait "$build" || die "building the Kubernetes binaries failed: see $LOGS/k8s-binaries.log"
 trap - EXIT
+if [[ $RUNTIME == containerd2 ]]; then
+	grep -qs containerd= "$CONTAINERD2_BIN/.stamp" || say "building containerd 2 and runc into $CONTAINERD2_BIN (the first time takes a few minutes; log: $LOGS/containerd-binaries.log)"
+	setsid "$ROOT/hack/containerd-binaries.sh" "$CONTAINERD2_BIN" >"$LOGS/containerd-binaries.log" 2>&1 </dev/null 9>&- ||
+		die "building containerd 2 failed: see $LOGS/containerd-binaries.log"
+fi
 mkdir -p "$ROOT/bin"
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$ROOT/bin/registry" ./hack/registry && go build -o "$ROOT/bin/mkimage" ./hack/cluster/mkimage) ||
 	die "building hack/registry and hack/cluster/mkimage failed"
@@ -151,6 +170,10 @@ KC
 kubeconfig "$KUBECONFIG_ADMIN" admin
 for c in kubelet controller-manager scheduler kube-proxy; do kubeconfig "$STATE/$c.kubeconfig" "$c"; done
 
+api_patch() { # PATH JSON: a JSON merge patch
+	curl -sf --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+		-X PATCH -H 'Content-Type: application/merge-patch+json' --data "$2" "https://$NODE_IP:$API_PORT$1" >/dev/null
+}
 api() { curl -sf --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://$NODE_IP:$API_PORT$1"; }
 wait_for() { # WHAT SECONDS CMD...: also fails at once when a daemon died
 	local what=$1 secs=$2 i pf
@@ -206,19 +229,24 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
 	--requestheader-client-ca-file "$PKI/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
 	--requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
 	--requestheader-extra-headers-prefix X-Remote-Extra- \
-	--proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key"
+	--proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
+	--feature-gates "$FEATURE_GATES"
 wait_for "kube-apiserver /readyz" 90 api /readyz
 
 # ---- containerd with its CRI plugin, pause image
 mkdir -p "$STATE/containerd" "$STATE/cni/net.d" "$STATE/cni/ipam" "$STATE/images"
-cat >"$STATE/containerd/config.toml" <<TOML
+case $RUNTIME in
+containerd1)
+	ctr_root=$STATE/containerd
+	mkdir -p "$ctr_root"
+	cat >"$ctr_root/config.toml" <<TOML
 version = 2
-root = "$STATE/containerd/root"
-state = "$STATE/containerd/state"
+root = "$ctr_root/root"
+state = "$ctr_root/state"
 [grpc]
   address = "$CTR_SOCK"
 [plugins."io.containerd.internal.v1.opt"]
-  path = "$STATE/containerd/opt"
+  path = "$ctr_root/opt"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   # The VM withholds CAP_SYS_RESOURCE: without this runc fails to set oom_score_adj -998.
@@ -239,6 +267,61 @@ state = "$STATE/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REGISTRY"]
     endpoint = ["http://$REGISTRY"]
 TOML
+	ctr_cmd=(containerd --config "$ctr_root/config.toml")
+	;;
+containerd2)
+	ctr_root=$STATE/containerd2
+	mkdir -p "$ctr_root/certs.d/$REGISTRY"
+	# The test registry speaks plain HTTP: containerd 2 reads that from a
+	# hosts.toml under config_path (the 1.x registry.mirrors table is gone).
+	cat >"$ctr_root/certs.d/$REGISTRY/hosts.toml" <<TOML
+server = "http://$REGISTRY"
+[host."http://$REGISTRY"]
+  capabilities = ["pull", "resolve"]
+TOML
+	# Configuration version 4, containerd 2.4's own (it migrates a version 3
+	# file at every start, with a warning): as in version 3 the CRI plugin is
+	# split into io.containerd.cri.v1.images and io.containerd.cri.v1.runtime;
+	# the gRPC server is a plugin too.
+	cat >"$ctr_root/config.toml" <<TOML
+version = 4
+root = "$ctr_root/root"
+state = "$ctr_root/state"
+[plugins.'io.containerd.server.v1.grpc']
+  address = "$CTR_SOCK"
+# Next to the gRPC socket, as 1.6 puts it: the default is the host's
+# /run/containerd/containerd.sock.ttrpc.
+[plugins.'io.containerd.server.v1.ttrpc']
+  address = "$CTR_SOCK.ttrpc"
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "$PAUSE_IMAGE"
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = "$ctr_root/certs.d"
+[plugins.'io.containerd.cri.v1.runtime']
+  # The VM withholds CAP_SYS_RESOURCE: without this runc fails to set oom_score_adj -998.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  enable_unprivileged_ports = false
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = "runc"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        BinaryName = "$CONTAINERD2_BIN/runc"
+        Root = "$STATE/runc-containerd2"
+        # The kubelet's cgroupDriver is cgroupfs (below); the kubelet reads
+        # this back through the CRI and the two must agree.
+        SystemdCgroup = false
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$STATE/cni/net.d"
+TOML
+	# The runc shim is found on PATH: this build's, not Debian's 1.6 one.
+	ctr_cmd=(env "PATH=$CONTAINERD2_BIN:$PATH" "$CONTAINERD2_BIN/containerd" --config "$ctr_root/config.toml")
+	;;
+esac
 cat >"$STATE/cni/net.d/10-graceful.conflist" <<CNI
 {
   "cniVersion": "0.4.0",
@@ -251,7 +334,8 @@ cat >"$STATE/cni/net.d/10-graceful.conflist" <<CNI
   ]
 }
 CNI
-start containerd containerd --config "$STATE/containerd/config.toml"
+echo "$RUNTIME" >"$STATE/runtime"
+start containerd "${ctr_cmd[@]}"
 wait_for "containerd on $CTR_SOCK" 30 ctr_k8s version
 # containerd answers before its CRI plugin does ("server is not initialized
 # yet"), and a kubelet started in between exits at once.
@@ -304,6 +388,7 @@ serializeImagePulls: false
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+featureGates: {ContainerStopSignals: true}
 KL
 port_free kubelet 10250
 start kubelet "$K8S_BIN/kubelet" --config "$STATE/kubelet.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
@@ -322,6 +407,16 @@ node_ready() {
 		jq -e --arg since "$kubelet_since" '.status.conditions[] | select(.type=="Ready") | .status=="True" and .lastHeartbeatTime >= $since' >/dev/null
 }
 wait_for "node $NODE_NAME Ready" 120 node_ready
+# graceful.dev/image-volume=true says the node's runtime mounts image
+# volumes (containerd >= 2.1): graceful's imageVolume delivery asks for it
+# (docs/operating.md). Set and removed here, as the node object outlives a
+# switch of RUNTIME.
+case $RUNTIME in
+containerd2) label='"true"' ;;
+*) label=null ;;
+esac
+api_patch "/api/v1/nodes/$NODE_NAME" "{\"metadata\":{\"labels\":{\"graceful.dev/image-volume\":$label}}}" ||
+	die "labelling node $NODE_NAME graceful.dev/image-volume failed"
 wait_for "the default service account" 60 api /api/v1/namespaces/default/serviceaccounts/default
 
 printf 'cluster: up in %.1fs\n' "$(echo "$(date +%s.%N) - $t0" | bc)"

@@ -28,6 +28,23 @@ const (
 	// drift controller watches only the wrapped pods in full, and
 	// `kubectl get pods -l '!graceful.dev/wrapped'` lists the others.
 	LabelWrapped = Prefix + "wrapped"
+	// AnnotationDelivery on a pod picks how graceful-init reaches it
+	// (DeliveryInitContainer or DeliveryImageVolume), over the webhook's
+	// cluster-wide default.
+	AnnotationDelivery = Prefix + "delivery"
+	// LabelImageVolume "true" on a node says its runtime mounts image
+	// volumes; the default node label the imageVolume delivery requires.
+	LabelImageVolume = Prefix + "image-volume"
+)
+
+// Values of AnnotationDelivery and of the webhook's --delivery flag.
+const (
+	// DeliveryInitContainer: the init container graceful-install copies
+	// graceful-init into an emptyDir volume.
+	DeliveryInitContainer = "initContainer"
+	// DeliveryImageVolume: the graceful image itself is the volume (a
+	// Kubernetes image volume, read-only), no init container.
+	DeliveryImageVolume = "imageVolume"
 )
 
 // WrappedLabelValue is version as a label value: at most 63 characters,
@@ -76,6 +93,10 @@ const (
 	InitPath = MountPath + "/graceful-init"
 	// ImageInitPath is graceful-init inside the graceful image.
 	ImageInitPath = "/usr/local/bin/graceful-init"
+	// ImageVolumeSubPath is the folder of the graceful image that an image
+	// volume mounts at MountPath, so that graceful-init is at InitPath in
+	// both deliveries: the folder of ImageInitPath, relative to the image root.
+	ImageVolumeSubPath = "usr/local/bin"
 	// ImageWebhookPath is graceful-webhook inside the graceful image.
 	ImageWebhookPath = "/usr/local/bin/graceful-webhook"
 	// ImageUID is the non-root user of the graceful image and install container.

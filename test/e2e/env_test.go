@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graceful-dev/graceful/hack/ociimage"
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/test/deploy"
 	"github.com/graceful-dev/graceful/test/podrun"
 )
@@ -52,6 +53,14 @@ var env struct {
 	images     deploy.Images // graceful's, and busybox without ENTRYPOINT/CMD
 	entrypoint string        // busybox with an ENTRYPOINT and CMD of its own
 	quit       string        // busybox whose STOPSIGNAL is SIGQUIT, running quitScript
+	// runtime is the node's containerRuntimeVersion ("containerd://2.4.2").
+	runtime string
+	// imageVolumes: the node carries graceful.dev/image-volume=true, which
+	// says its runtime mounts image volumes (hack/cluster sets it for
+	// containerd 2); the cases of the image volume delivery and of
+	// lifecycle.stopSignal run only there, the one for older runtimes only
+	// elsewhere.
+	imageVolumes bool
 }
 
 // entrypointScript is the ENTRYPOINT of the entrypoint image: it names its
@@ -135,6 +144,17 @@ func setup() error {
 		return err
 	}
 
+	nodes, err := env.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	if len(nodes.Items) != 1 {
+		return fmt.Errorf("%d nodes: the e2e wants a single-node cluster (the runtime-specific cases read the node's runtime)", len(nodes.Items))
+	}
+	node := nodes.Items[0]
+	env.runtime = node.Status.NodeInfo.ContainerRuntimeVersion
+	env.imageVolumes = node.Labels[contract.LabelImageVolume] == "true"
+
 	ns, err := env.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "graceful-e2e-"}}, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("create namespace: %w", err)
@@ -143,7 +163,7 @@ func setup() error {
 	if err := pods().WaitServiceAccount(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("e2e: namespace %s, images %s %s %s\n", env.ns, env.images.Graceful, env.images.Busybox, env.entrypoint)
+	fmt.Printf("e2e: namespace %s, runtime %s (image volumes: %v), images %s %s %s\n", env.ns, env.runtime, env.imageVolumes, env.images.Graceful, env.images.Busybox, env.entrypoint)
 	return nil
 }
 

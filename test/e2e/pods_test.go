@@ -34,6 +34,15 @@ func optIn(pod *corev1.Pod) *corev1.Pod {
 	return pod
 }
 
+// byImageVolume asks for the image volume delivery by annotation.
+func byImageVolume(pod *corev1.Pod) *corev1.Pod {
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[contract.AnnotationDelivery] = contract.DeliveryImageVolume
+	return pod
+}
+
 // startPod creates pod in this run's namespace, waits until it is Ready and
 // returns the stored pod and the time from create to Ready.
 func startPod(t *testing.T, pod *corev1.Pod) (*corev1.Pod, time.Duration) {

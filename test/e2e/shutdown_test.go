@@ -26,6 +26,7 @@ const seedGrace = 20
 // stopped together.
 func testSeedScenario(t *testing.T) {
 	injected := optIn(seed.Pod("seed-injected", env.ns, env.images.Busybox, seedGrace))
+	requireDelivery(t, admitted(t, injected), contract.DeliveryInitContainer)
 	plain := seed.Pod("seed-plain", env.ns, env.images.Busybox, seedGrace)
 	describeOnFailure(t, injected.Name)
 	describeOnFailure(t, plain.Name)

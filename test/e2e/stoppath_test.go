@@ -128,13 +128,18 @@ func testStopSignalQuit(t *testing.T) {
 // testPreStopIgnoresTERM: with a preStop hook of its own (sleep, or exec),
 // the kubelet's grace period starts before the hook; graceful-init's clock
 // starts at the mark its wrapped hook sends, so its SIGKILL of the process
-// that ignores SIGTERM still comes before the kubelet's deadline.
-func testPreStopIgnoresTERM(t *testing.T, hook corev1.LifecycleHandler, name string) {
+// that ignores SIGTERM still comes before the kubelet's deadline. Each of
+// mods edits the pod before it is created (byImageVolume); delivery is the
+// delivery the webhook must have chosen.
+func testPreStopIgnoresTERM(t *testing.T, hook corev1.LifecycleHandler, name, delivery string, mods ...func(*corev1.Pod) *corev1.Pod) {
 	const grace = 10
 	p := shellPod(name, grace, ignoreTERM)
 	p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &hook}
+	for _, m := range mods {
+		p = m(p)
+	}
 	pod, _ := startPod(t, optIn(p))
-	requireInjected(t, pod)
+	requireDelivery(t, pod, delivery)
 	if ps := pod.Spec.Containers[0].Lifecycle.PreStop; ps == nil || ps.Exec == nil || len(ps.Exec.Command) < 2 || ps.Exec.Command[1] != contract.SubcommandPreStop {
 		t.Fatalf("preStop %+v is not graceful-init's", ps)
 	}

@@ -69,16 +69,19 @@ func TestWebhook(t *testing.T) {
 				"native-sidecar":   testNativeSidecar,
 				"stopsignal-quit":  testStopSignalQuit,
 				"prestop-sleep-ignores-term": func(t *testing.T) {
-					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}, "prestop-sleep")
+					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}, "prestop-sleep", contract.DeliveryInitContainer)
 				},
 				"prestop-exec-ignores-term": func(t *testing.T) {
-					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "4"}}}, "prestop-exec")
+					testPreStopIgnoresTERM(t, corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "4"}}}, "prestop-exec", contract.DeliveryInitContainer)
 				},
 				"sidecar-ignores-term": testSidecarIgnoresTERM,
 				"prestop-uses-grace":   testPreStopUsesGrace,
 				"report-finished-pod":  testReportFinishedPod,
 				"report-probe-restart": testReportProbeRestart,
 			} {
+				t.Run(name, func(t *testing.T) { t.Parallel(); f(t) })
+			}
+			for name, f := range runtimeCases() {
 				t.Run(name, func(t *testing.T) { t.Parallel(); f(t) })
 			}
 		}) &&
@@ -177,21 +180,47 @@ func optedInPod(t *testing.T) *corev1.Pod {
 }
 
 // requireInjected fails unless pod carries the webhook's status annotation,
-// the graceful-install init container, and an app command that starts with
-// graceful-init.
+// an app command that starts with graceful-init, and graceful's volume of
+// one of the two deliveries: an emptyDir filled by the graceful-install
+// init container, or an image volume and no install container.
 func requireInjected(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
 	if _, ok := pod.Annotations[contract.AnnotationStatus]; !ok {
 		t.Errorf("pod %s/%s: no %s annotation: not injected (annotations %v)", pod.Namespace, pod.Name, contract.AnnotationStatus, pod.Annotations)
-	}
-	if !slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == contract.InstallContainerName }) {
-		t.Errorf("pod %s/%s: no %s init container", pod.Namespace, pod.Name, contract.InstallContainerName)
 	}
 	if cmd := pod.Spec.Containers[0].Command; len(cmd) == 0 || cmd[0] != contract.InitPath {
 		t.Errorf("pod %s/%s: command %q does not start with %s", pod.Namespace, pod.Name, cmd, contract.InitPath)
 	}
 	if t.Failed() {
 		t.FailNow()
+	}
+	delivery(t, pod)
+}
+
+// delivery returns how graceful-init reached pod, and fails unless the pod
+// has exactly one delivery's parts.
+func delivery(t *testing.T, pod *corev1.Pod) string {
+	t.Helper()
+	install := slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == contract.InstallContainerName })
+	i := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == contract.VolumeName })
+	switch {
+	case i < 0:
+		t.Fatalf("pod %s/%s: no %s volume", pod.Namespace, pod.Name, contract.VolumeName)
+	case pod.Spec.Volumes[i].Image != nil && !install:
+		return contract.DeliveryImageVolume
+	case pod.Spec.Volumes[i].EmptyDir != nil && install:
+		return contract.DeliveryInitContainer
+	}
+	t.Fatalf("pod %s/%s: volume %s %+v with install container %v: neither delivery", pod.Namespace, pod.Name, contract.VolumeName, pod.Spec.Volumes[i].VolumeSource, install)
+	return ""
+}
+
+// requireDelivery is requireInjected, and the delivery is want.
+func requireDelivery(t *testing.T, pod *corev1.Pod, want string) {
+	t.Helper()
+	requireInjected(t, pod)
+	if got := delivery(t, pod); got != want {
+		t.Fatalf("pod %s/%s: delivered by %s, want %s", pod.Namespace, pod.Name, got, want)
 	}
 }
 
@@ -347,23 +376,32 @@ func testRestricted(t *testing.T) {
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}
 	// The pod complies with restricted on its own; injected, it is still
-	// admitted (the namespace's policy is checked after mutation).
+	// admitted (the namespace's policy is checked after mutation), by
+	// either delivery: restricted allows image volumes.
 	waitInjects(t, ns, pod)
-	got := createPod(t, env.cs, ns, pod)
-	requireInjected(t, got)
-	poll(t, 2*time.Minute, "restricted pod Ready", func() (bool, string) {
-		p, err := env.cs.CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
+	pods := []*corev1.Pod{pod}
+	if env.imageVolumes {
+		iv := byImageVolume(pod.DeepCopy())
+		iv.Name = "restricted-image-volume"
+		pods = append(pods, iv)
+	}
+	for _, pod := range pods {
+		got := createPod(t, env.cs, ns, pod)
+		requireInjected(t, got)
+		poll(t, 2*time.Minute, pod.Name+" Ready", func() (bool, string) {
+			p, err := env.cs.CoreV1().Pods(ns).Get(t.Context(), pod.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			if p.Status.Phase == corev1.PodFailed {
+				t.Fatalf("restricted pod %s failed: %v", pod.Name, p.Status)
+			}
+			return podrun.IsReady(p), string(p.Status.Phase)
+		})
+		b, err := env.cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "app"}).DoRaw(t.Context())
+		if err != nil || !strings.Contains(string(b), "pid1: "+contract.InitPath) {
+			t.Fatalf("restricted pod %s (%s): PID 1 is not %s (err %v):\n%s", pod.Name, delivery(t, got), contract.InitPath, err, b)
 		}
-		if p.Status.Phase == corev1.PodFailed {
-			t.Fatalf("restricted pod failed: %v", p.Status)
-		}
-		return podrun.IsReady(p), string(p.Status.Phase)
-	})
-	b, err := env.cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "app"}).DoRaw(t.Context())
-	if err != nil || !strings.Contains(string(b), "pid1: "+contract.InitPath) {
-		t.Fatalf("restricted pod: PID 1 is not %s (err %v):\n%s", contract.InitPath, err, b)
 	}
 	// A pod breaking the standard is still refused: injection does not
 	// open a hole.

@@ -150,7 +150,9 @@ func checkInvariants(t *testing.T, seed uint64, in, out *corev1.Pod, images map[
 	if ic := out.Spec.InitContainers[0]; !isOurInstall(&ic) {
 		t.Fatalf("seed %d: first init container is %q", seed, ic.Name)
 	}
-	if !slices.ContainsFunc(out.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == contract.VolumeName && isOurVolume(&v) }) {
+	if !slices.ContainsFunc(out.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Name == contract.VolumeName && isOurVolume(&v, testConfig().Image)
+	}) {
 		t.Fatalf("seed %d: volume missing", seed)
 	}
 	orig := map[string]corev1.Container{}

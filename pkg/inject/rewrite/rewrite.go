@@ -12,15 +12,25 @@
 //     gives a warning and the other names still count. Names in
 //     Defaults.Containers that the pod lacks are ignored silently (a policy
 //     covers many pods).
-//   - The pod gets the volume graceful-bin (emptyDir, disk-backed, sizeLimit
-//     16Mi), the init container graceful-install placed first (it copies
-//     graceful-init into the volume; Pod Security "restricted", UID/GID
-//     65532, small explicit resources, imagePullPolicy IfNotPresent), and the
-//     annotation graceful.dev/status {"version":..,"containers":[..]} listing
-//     every wrapped container in pod order (native sidecars first), and the
-//     label graceful.dev/wrapped: the version (contract.WrappedLabelValue),
-//     both written together and only when the list of wrapped containers
-//     changes.
+//   - Delivery: graceful.dev/delivery (initContainer or imageVolume), else
+//     Config.Delivery; an annotation naming neither is a warning and the
+//     default applies. A pod that already has graceful's volume or install
+//     container keeps the delivery it has.
+//   - initContainer delivery: the pod gets the volume graceful-bin (emptyDir,
+//     disk-backed, sizeLimit 16Mi) and the init container graceful-install
+//     placed first (it copies graceful-init into the volume; Pod Security
+//     "restricted", UID/GID 65532, small explicit resources, imagePullPolicy
+//     IfNotPresent).
+//   - imageVolume delivery: graceful-bin is an image volume of Config.Image
+//     (pullPolicy IfNotPresent), no init container; each mount of it has
+//     subPath usr/local/bin, the folder of graceful-init in the image. With
+//     Config.ImageVolumeNodeLabel set, every term of the pod's required node
+//     affinity (or a new one) requires LABEL=true.
+//   - Either way the pod gets the annotation graceful.dev/status
+//     {"version":..,"containers":[..]} listing every wrapped container in
+//     pod order (native sidecars first), and the label graceful.dev/wrapped:
+//     the version (contract.WrappedLabelValue), both written together and
+//     only when the list of wrapped containers changes.
 //   - Each wrapped container mounts the volume read-only at /graceful/bin and
 //     runs [/graceful/bin/graceful-init, --grace-period=Ns, (--drain-delay=D),
 //     (--signal-map=M), (--kill=false), (--stop-signal=S),
@@ -101,10 +111,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
 )
@@ -119,6 +131,16 @@ type Config struct {
 	// Resources of the install container. The zero value means
 	// DefaultResources; anything else is used as given.
 	Resources corev1.ResourceRequirements
+	// Delivery is how graceful-init reaches a pod whose graceful.dev/delivery
+	// annotation does not say: contract.DeliveryInitContainer (also when
+	// empty) or contract.DeliveryImageVolume.
+	Delivery string
+	// ImageVolumeNodeLabel, when set, is a node label that marks the nodes
+	// whose runtime mounts image volumes: a pod delivered by image volume
+	// gets the required node affinity LABEL=true, so that it waits
+	// unscheduled (a FailedScheduling event names the affinity) instead of
+	// failing on a node whose runtime can not mount the volume.
+	ImageVolumeNodeLabel string
 }
 
 // Defaults come from the ShutdownPolicy that selected the pod (zero when
@@ -171,6 +193,14 @@ func (c Config) Validate() error {
 	}
 	if c.Version == "" {
 		return errors.New("config: the version is empty")
+	}
+	if _, err := parseDelivery(c.Delivery); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if c.ImageVolumeNodeLabel != "" {
+		if errs := validation.IsQualifiedName(c.ImageVolumeNodeLabel); len(errs) > 0 {
+			return fmt.Errorf("config: image volume node label %q is not a label key: %s", c.ImageVolumeNodeLabel, strings.Join(errs, "; "))
+		}
 	}
 	for name, req := range c.Resources.Requests {
 		if lim, ok := c.Resources.Limits[name]; ok && req.Cmp(lim) > 0 {
@@ -239,16 +269,18 @@ func Rewrite(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageCon
 	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
 		return Result{}, fmt.Errorf("pod %s: spec.os.name is windows: graceful-init is a Linux program", podName(pod))
 	}
-	if err := checkConflicts(pod); err != nil {
+	if err := checkConflicts(pod, cfg.Image); err != nil {
 		return Result{}, fmt.Errorf("pod %s: %w", podName(pod), err)
 	}
 
 	out := pod.DeepCopy()
 	sel := selectContainers(out, d) // pointers into out: wrapping edits them in place
 	res := Result{Pod: out, Warnings: sel.warnings}
+	mode, dw := delivery(pod, cfg)
 
 	if len(sel.targets) > 0 {
 		flags, fw := podFlags(pod, d)
+		res.Warnings = append(res.Warnings, dw...)
 		res.Warnings = append(res.Warnings, fw...)
 		for _, t := range sel.targets {
 			var img *ImageConfig
@@ -272,7 +304,7 @@ func Rewrite(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageCon
 	forEachWrappable(out, func(c *corev1.Container) {
 		if isWrapped(c) {
 			wrapped = append(wrapped, c.Name)
-			ensureMount(c)
+			ensureMount(c, mode)
 		}
 	})
 	if len(wrapped) == 0 {
@@ -280,8 +312,14 @@ func Rewrite(pod *corev1.Pod, cfg Config, d Defaults, images map[string]ImageCon
 		return res, nil // untouched: only a successful wrap edits out
 	}
 
-	ensureVolume(out)
-	ensureInstallContainer(out, cfg)
+	ensureVolume(out, cfg, mode)
+	if mode == contract.DeliveryImageVolume {
+		if cfg.ImageVolumeNodeLabel != "" {
+			ensureNodeAffinity(out, cfg.ImageVolumeNodeLabel)
+		}
+	} else {
+		ensureInstallContainer(out, cfg)
+	}
 	setStatus(out, cfg.Version, wrapped)
 	return res, nil
 }
@@ -367,14 +405,20 @@ func mountConflict(c *corev1.Container) string {
 }
 
 // ensureMount adds the read-only mount of graceful-bin unless c already has
-// a mount at its path.
-func ensureMount(c *corev1.Container) {
+// a mount at its path. An image volume is the whole graceful image: its
+// subPath is the folder that holds graceful-init, so that the init is at
+// contract.InitPath in both deliveries and the wrapped command is the same.
+func ensureMount(c *corev1.Container, mode string) {
 	for _, m := range c.VolumeMounts {
 		if m.MountPath == contract.MountPath {
 			return
 		}
 	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: contract.VolumeName, MountPath: contract.MountPath, ReadOnly: true})
+	m := corev1.VolumeMount{Name: contract.VolumeName, MountPath: contract.MountPath, ReadOnly: true}
+	if mode == contract.DeliveryImageVolume {
+		m.SubPath = contract.ImageVolumeSubPath
+	}
+	c.VolumeMounts = append(c.VolumeMounts, m)
 }
 
 var volumeSizeLimit = resource.MustParse(contract.VolumeSizeLimit)
@@ -385,8 +429,21 @@ func volume() corev1.Volume {
 	return corev1.Volume{Name: contract.VolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}
 }
 
-// isOurVolume: an emptyDir on disk with graceful's size limit and nothing else.
-func isOurVolume(v *corev1.Volume) bool {
+// imageVolume is graceful's volume of the image delivery: the graceful
+// image itself, pulled like the install container's image would be.
+func imageVolume(image string) corev1.Volume {
+	return corev1.Volume{Name: contract.VolumeName, VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: image, PullPolicy: corev1.PullIfNotPresent}}}
+}
+
+// isOurVolume: an emptyDir on disk with graceful's size limit and nothing
+// else, or an image volume of image's repository (any tag or digest: an
+// older webhook's image) and nothing else.
+func isOurVolume(v *corev1.Volume, image string) bool {
+	if v.Image != nil {
+		src := v.VolumeSource
+		src.Image = nil
+		return repository(v.Image.Reference) == repository(image) && src == (corev1.VolumeSource{})
+	}
 	if v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumDefault || v.EmptyDir.SizeLimit == nil ||
 		v.EmptyDir.SizeLimit.Cmp(volumeSizeLimit) != 0 {
 		return false
@@ -417,11 +474,11 @@ func isOurInstall(c *corev1.Container) bool {
 
 // checkConflicts returns an ErrConflict error when graceful's names are taken
 // by something that is not graceful's.
-func checkConflicts(pod *corev1.Pod) error {
+func checkConflicts(pod *corev1.Pod, image string) error {
 	for i := range pod.Spec.Volumes {
-		if v := &pod.Spec.Volumes[i]; v.Name == contract.VolumeName && !isOurVolume(v) {
-			return fmt.Errorf("%w: the pod already has a volume %q that is not graceful's (graceful's is an emptyDir on disk with sizeLimit %s); rename it",
-				ErrConflict, contract.VolumeName, contract.VolumeSizeLimit)
+		if v := &pod.Spec.Volumes[i]; v.Name == contract.VolumeName && !isOurVolume(v, image) {
+			return fmt.Errorf("%w: the pod already has a volume %q that is not graceful's (graceful's is an emptyDir on disk with sizeLimit %s, or an image volume of %s); rename it",
+				ErrConflict, contract.VolumeName, contract.VolumeSizeLimit, repository(image))
 		}
 	}
 	for i := range pod.Spec.InitContainers {
@@ -443,11 +500,15 @@ func checkConflicts(pod *corev1.Pod) error {
 	return nil
 }
 
-func ensureVolume(pod *corev1.Pod) {
+func ensureVolume(pod *corev1.Pod, cfg Config, mode string) {
 	for _, v := range pod.Spec.Volumes {
 		if v.Name == contract.VolumeName {
 			return // checkConflicts made sure it is ours
 		}
+	}
+	if mode == contract.DeliveryImageVolume {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, imageVolume(cfg.Image))
+		return
 	}
 	pod.Spec.Volumes = append(pod.Spec.Volumes, volume())
 }

@@ -46,7 +46,7 @@ func TestOfflineInjectMatchesWebhook(t *testing.T) {
 		t.Fatalf("golden cases in %s: %d (%v), want at least 25", dir, len(cases), err)
 	}
 	offline := &manifest.Injector{
-		Config:             rewrite.Config{Image: graceImage, Version: "v0.0.0-test"},
+		Config:             rewrite.Config{Image: graceImage, Version: "v0.0.0-test", ImageVolumeNodeLabel: contract.LabelImageVolume},
 		All:                true, // as the namespace label opts every pod in
 		ExcludedNamespaces: append([]string{ownNamespace}, systemNamespaces...),
 		// A resolver of its own: the webhook's cache must not answer for it.

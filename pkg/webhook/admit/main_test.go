@@ -170,7 +170,7 @@ func suite(m *testing.M) (int, error) {
 			API:                mgr.GetAPIReader(),
 			Resolver:           resolver,
 			Events:             mgr.GetEventRecorder("graceful-webhook"),
-			Rewrite:            rewrite.Config{Image: graceImage, Version: "v0.0.0-test"},
+			Rewrite:            rewrite.Config{Image: graceImage, Version: "v0.0.0-test", ImageVolumeNodeLabel: "graceful.dev/image-volume"},
 			ExcludedNamespaces: append([]string{ownNamespace}, systemNamespaces...),
 			LookupFailure:      mode,
 			LookupTimeout:      3 * time.Second,

@@ -13,7 +13,8 @@ import (
 
 // fieldPatch builds the JSON patch from pod to out directly from the fields
 // the rewrite edits (pkg/inject/rewrite's contract: annotations, labels,
-// volumes, init containers, containers): one "add" (which replaces an existing member)
+// volumes, init containers, containers, and the affinity of the image volume
+// delivery): one "add" (which replaces an existing member)
 // for each field that differs. It reports ok=false when anything else
 // differs (a cheap check of the fields next to them), and the caller then
 // diffs whole documents. Diffing two full JSON documents costs several
@@ -74,6 +75,13 @@ func fieldPatch(pod, out *corev1.Pod, hasMetadata bool) (patch []byte, ok bool, 
 		return nil, false, err
 	}
 	if err := add("/spec/containers", !equality.Semantic.DeepEqual(pod.Spec.Containers, out.Spec.Containers), out.Spec.Containers); err != nil {
+		return nil, false, err
+	}
+	affinityChanged := !equality.Semantic.DeepEqual(pod.Spec.Affinity, out.Spec.Affinity)
+	if affinityChanged && out.Spec.Affinity == nil {
+		return nil, false, nil // a removal, which the rewrite never makes: leave it to the full diff
+	}
+	if err := add("/spec/affinity", affinityChanged, out.Spec.Affinity); err != nil {
 		return nil, false, err
 	}
 	if n == 0 {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/inject/rewrite"
 )
 
@@ -70,6 +71,13 @@ type Config struct {
 	InsecureRegistries []string `json:"insecureRegistries,omitempty" flag:"insecure-registries" usage:"comma-separated registries reached over plain HTTP"`
 	// RegistryCABundle is a PEM file of extra CAs for registries.
 	RegistryCABundle string `json:"registryCABundle,omitempty" flag:"registry-ca-bundle" usage:"PEM file of extra CAs trusted for registries"`
+	// Delivery is how graceful-init reaches a pod whose graceful.dev/delivery
+	// annotation does not say: initContainer (default) or imageVolume.
+	Delivery string `json:"delivery,omitempty" flag:"delivery" default:"initContainer" usage:"how graceful-init reaches pods that do not say (graceful.dev/delivery): initContainer or imageVolume"`
+	// ImageVolumeNodeLabel is the node label ("true") that marks the nodes
+	// whose runtime mounts image volumes; pods delivered by image volume
+	// require it in their node affinity. Empty: no affinity is added.
+	ImageVolumeNodeLabel string `json:"imageVolumeNodeLabel,omitempty" flag:"image-volume-node-label" default:"graceful.dev/image-volume" usage:"node label (value true) that pods delivered by image volume require ('' for none)"`
 	// InstallResources of the install container (default:
 	// rewrite.DefaultResources). File only.
 	InstallResources corev1.ResourceRequirements `json:"installResources,omitempty"`
@@ -208,6 +216,14 @@ func (c Config) Validate() error {
 		rc := rewrite.Config{Image: c.Image, Version: "x", Resources: c.InstallResources}
 		if err := rc.Validate(); err != nil {
 			bad("installResources", "%v", err)
+		}
+	}
+	if c.Delivery != contract.DeliveryInitContainer && c.Delivery != contract.DeliveryImageVolume {
+		bad("delivery", "%q: want %s or %s", c.Delivery, contract.DeliveryInitContainer, contract.DeliveryImageVolume)
+	}
+	if c.ImageVolumeNodeLabel != "" {
+		if msgs := validation.IsQualifiedName(c.ImageVolumeNodeLabel); len(msgs) > 0 {
+			bad("imageVolumeNodeLabel", "%q is not a label key: %s", c.ImageVolumeNodeLabel, strings.Join(msgs, "; "))
 		}
 	}
 	switch c.CertMode {

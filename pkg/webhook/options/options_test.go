@@ -37,7 +37,7 @@ func TestDefaultsAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.OwnNamespace != "graceful-system" || c.LookupFailure != LookupSkipContainer || c.LookupTimeout.Duration != 3*time.Second ||
-		c.CertMode != CertRotate || c.Port != 9443 {
+		c.CertMode != CertRotate || c.Port != 9443 || c.Delivery != "initContainer" || c.ImageVolumeNodeLabel != "graceful.dev/image-volume" {
 		t.Errorf("defaults: %+v", c)
 	}
 	if got := c.ExcludedNamespaces(); strings.Join(got, ",") != "kube-system,kube-public,kube-node-lease,graceful-system" {
@@ -89,6 +89,8 @@ func TestErrorsNameTheField(t *testing.T) {
 		{name: "missing CA bundle", args: []string{"--image", "x", "--registry-ca-bundle", "/nonexistent/ca.pem"}, want: "registryCABundle:"},
 		{name: "request above limit", file: "image: x\ninstallResources: {requests: {cpu: 1}, limits: {cpu: 10m}}\n", want: "installResources:"},
 		{name: "bad insecure registry", args: []string{"--image", "x", "--insecure-registries", "http://r/x"}, want: "insecureRegistries:"},
+		{name: "bad delivery", args: []string{"--image", "x", "--delivery", "hostPath"}, want: `delivery: "hostPath": want initContainer or imageVolume`},
+		{name: "bad node label", args: []string{"--image", "x", "--image-volume-node-label", "no spaces"}, want: `imageVolumeNodeLabel: "no spaces" is not a label key`},
 		{name: "stray argument", args: []string{"--image", "x", "extra"}, want: `unexpected arguments ["extra"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -142,7 +142,7 @@ func New(ctx context.Context, restCfg *rest.Config, cfg options.Config, o Option
 		API:                mgr.GetAPIReader(),
 		Resolver:           s.Resolver,
 		Events:             mgr.GetEventRecorder("graceful-webhook"),
-		Rewrite:            rewrite.Config{Image: cfg.Image, Version: version.Version, Resources: cfg.InstallResources},
+		Rewrite:            rewrite.Config{Image: cfg.Image, Version: version.Version, Resources: cfg.InstallResources, Delivery: cfg.Delivery, ImageVolumeNodeLabel: cfg.ImageVolumeNodeLabel},
 		ExcludedNamespaces: cfg.ExcludedNamespaces(),
 		LookupFailure:      admit.LookupFailure(cfg.LookupFailure),
 		LookupTimeout:      cfg.LookupTimeout.Duration,
