@@ -178,8 +178,10 @@ func Values(ims Images, registry string) (map[string]any, error) {
 }
 
 // Install runs `helm <verb> ReleaseName chart` into namespace (created if
-// missing) with values; verb is "install" or "upgrade --install".
-func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values map[string]any) (string, error) {
+// missing) with values and flags; verb is "install", "upgrade" or "upgrade
+// --install"; chart a directory or an oci:// reference (flags then name
+// the --version, and --plain-http for a plain-HTTP registry).
+func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values map[string]any, flags ...string) (string, error) {
 	b, err := yaml.Marshal(values)
 	if err != nil {
 		return "", fmt.Errorf("chart values: %w", err)
@@ -194,6 +196,7 @@ func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values
 		return "", fmt.Errorf("chart values: %w", err)
 	}
 	args := append(strings.Fields(verb), ReleaseName, chart, "--namespace", namespace, "--create-namespace", "--values", vf)
+	args = append(args, flags...)
 	return h.Run(ctx, args...)
 }
 
