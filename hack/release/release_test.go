@@ -292,4 +292,3 @@ func sbomModules(t *testing.T, path string) []string {
 	slices.Sort(names)
 	return names
 }
-

@@ -20,7 +20,7 @@ import (
 // values.yaml can not silently ship the default image.
 func SetChartImage(values []byte, repository, digest string) ([]byte, error) {
 	if !strings.HasPrefix(digest, "sha256:") {
-		return nil, fmt.Errorf("chart values: image digest %q is not sha256:...", digest)
+		return nil, fmt.Errorf("chart values: image digest %q is not a sha256 digest", digest)
 	}
 	lines := strings.SplitAfter(string(values), "\n")
 	in := false

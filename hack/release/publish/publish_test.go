@@ -108,7 +108,7 @@ func TestSetChartImage(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, err := SetChartImage(orig, "r", "latest"); err == nil || !strings.Contains(err.Error(), "not sha256") {
+	if _, err := SetChartImage(orig, "r", "latest"); err == nil || !strings.Contains(err.Error(), "not a sha256 digest") {
 		t.Errorf("a digest that is not sha256: error %v", err)
 	}
 }
