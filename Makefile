@@ -95,8 +95,27 @@ image: build-platforms ## Build the image without Docker: an OCI layout tar in b
 docker-build: ## Build the image with Docker buildx for PLATFORMS, no attestation manifests, as make image (machines with a Docker engine; add --push or --output to keep the index).
 	docker buildx build --platform $(PLATFORMS) --provenance=false --sbom=false --build-arg VERSION=$(VERSION) -t graceful:$(VERSION) .
 
+# A release: VERSION (semver with a leading v) and REGISTRY (host:port) are
+# required; REPO is an optional path prefix in the registry; PLAIN_HTTP=true
+# for a registry that speaks plain HTTP (loopback ones are reached so anyway).
+# The input and the registry are checked before anything is built.
+REGISTRY ?=
+REPO ?=
+PLAIN_HTTP ?= false
+RELEASE_ARGS = -version '$(VERSION)' -registry '$(REGISTRY)' -repo '$(REPO)' -plain-http=$(PLAIN_HTTP)
+
+.PHONY: release
+release: ## Publish a release: make release VERSION=v0.2.0 REGISTRY=host:port [REPO=prefix] [PLAIN_HTTP=true]: image index and chart pushed, files in bin/release/VERSION (docs/releasing.md).
+	@if [ "$(origin VERSION)" = file ]; then echo "release: VERSION is missing: give a semantic version with a leading v, e.g. make release VERSION=v0.2.0 REGISTRY=host:port" >&2; exit 1; fi
+	@go build -o $(BIN)/release-tool ./hack/release
+	$(BIN)/release-tool -check $(RELEASE_ARGS)
+	hack/tools.sh helm cyclonedx-gomod
+	$(MAKE) --no-print-directory build-platforms VERSION='$(VERSION)' BIN=$(BIN)/release-build/$(VERSION)
+	$(BIN)/release-tool $(RELEASE_ARGS) -platforms $(PLATFORMS) -bin $(BIN)/release-build/$(VERSION) \
+	  -out $(BIN)/release/$(VERSION) -helm $(BIN)/tools/helm -cyclonedx $(BIN)/tools/cyclonedx-gomod -init-tags $(INIT_TAGS)
+
 .PHONY: tools
-tools: ## Build helm, kustomize, golangci-lint, crictl and promtool from the Go module proxy into bin/tools (cached).
+tools: ## Build helm, kustomize, golangci-lint, crictl, promtool and cyclonedx-gomod from the Go module proxy into bin/tools (cached).
 	hack/tools.sh
 
 .PHONY: helm-lint

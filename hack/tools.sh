@@ -14,6 +14,7 @@ declare -A tools=(
 	[golangci-lint]=github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 	[crictl]=sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
 	[promtool]=github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+	[cyclonedx-gomod]=github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
 )
 mkdir -p "$DEST"
 for name in "${@:-${!tools[@]}}"; do

@@ -6,15 +6,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/graceful-dev/graceful/hack/ociimage"
 )
@@ -75,21 +74,12 @@ func main() {
 		}
 	}
 	if *push != "" {
-		r := parse(*push)
-		if err := remote.WriteIndex(r, idx); err != nil {
-			fail(fmt.Errorf("push %s: %w", *push, err))
+		ref, err := ociimage.PushIndex(context.Background(), *push, idx, false)
+		if err != nil {
+			fail(err)
 		}
-		fmt.Printf("pushed %s@%s\n", *push, d)
+		fmt.Printf("pushed %s\n", ref)
 	}
-}
-
-func parse(s string) name.Reference {
-	r, err := name.ParseReference(s) // plain HTTP for 127.0.0.1 and localhost (name.Registry.Scheme)
-
-	if err != nil {
-		fail(fmt.Errorf("-push %q: %w", s, err))
-	}
-	return r
 }
 
 func fail(err error) {

@@ -13,9 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -116,32 +114,16 @@ func PushImages(ctx context.Context, registry, tag string, src Sources) (Images,
 	return ims, nil
 }
 
-// Push pushes img to registry as repoTag and returns its reference by digest.
+// Push pushes img to registry (plain HTTP) as repoTag and returns its
+// reference by digest.
 func Push(ctx context.Context, registry string, img v1.Image, repoTag string) (string, error) {
-	return push(registry, repoTag, img, func(ref name.Reference) error { return remote.Write(ref, img, remote.WithContext(ctx)) })
+	return ociimage.Push(ctx, registry+"/"+repoTag, img, true)
 }
 
-// PushIndex pushes idx and its images to registry as repoTag and returns
-// its reference by the index's digest.
+// PushIndex pushes idx and its images to registry (plain HTTP) as repoTag
+// and returns its reference by the index's digest.
 func PushIndex(ctx context.Context, registry string, idx v1.ImageIndex, repoTag string) (string, error) {
-	return push(registry, repoTag, idx, func(ref name.Reference) error { return remote.WriteIndex(ref, idx, remote.WithContext(ctx)) })
-}
-
-// push writes what has digest d with write, to registry/repoTag, and
-// returns its reference by that digest.
-func push(registry, repoTag string, d interface{ Digest() (v1.Hash, error) }, write func(name.Reference) error) (string, error) {
-	ref, err := name.ParseReference(registry+"/"+repoTag, name.Insecure)
-	if err != nil {
-		return "", fmt.Errorf("image name %s/%s: %w", registry, repoTag, err)
-	}
-	if err := write(ref); err != nil {
-		return "", fmt.Errorf("push %s: %w", ref, err)
-	}
-	h, err := d.Digest()
-	if err != nil {
-		return "", fmt.Errorf("digest of %s: %w", ref, err)
-	}
-	return ref.Context().Digest(h.String()).String(), nil
+	return ociimage.PushIndex(ctx, registry+"/"+repoTag, idx, true)
 }
 
 // Helm runs a helm binary against one cluster.
@@ -196,8 +178,10 @@ func Values(ims Images, registry string) (map[string]any, error) {
 }
 
 // Install runs `helm <verb> ReleaseName chart` into namespace (created if
-// missing) with values; verb is "install" or "upgrade --install".
-func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values map[string]any) (string, error) {
+// missing) with values and flags; verb is "install", "upgrade" or "upgrade
+// --install"; chart a directory or an oci:// reference (flags then name
+// the --version, and --plain-http for a plain-HTTP registry).
+func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values map[string]any, flags ...string) (string, error) {
 	b, err := yaml.Marshal(values)
 	if err != nil {
 		return "", fmt.Errorf("chart values: %w", err)
@@ -212,6 +196,7 @@ func (h Helm) Install(ctx context.Context, verb, chart, namespace string, values
 		return "", fmt.Errorf("chart values: %w", err)
 	}
 	args := append(strings.Fields(verb), ReleaseName, chart, "--namespace", namespace, "--create-namespace", "--values", vf)
+	args = append(args, flags...)
 	return h.Run(ctx, args...)
 }
 

@@ -17,9 +17,12 @@
 //	E2E_REPORT        a file to append the measured figures to (optional)
 //	E2E_START_RUNS    pods of each kind in the start-cost case (default 10)
 //	E2E_KEEP_NAMESPACE  keep this run's namespace for a look afterwards
+//	E2E_PREVIOUS_COMMIT the commit TestReleaseUpgrade builds and upgrades
+//	                  from (default 6490c56; it must be in this clone)
 //
 // TestWebhook installs charts/graceful with helm and lets the webhook inject
-// the pods of every case; TestOfflineInject runs `graceful-webhook inject`.
+// the pods of every case; TestReleaseUpgrade installs a release from the
+// registry and upgrades it; TestOfflineInject runs `graceful-webhook inject`.
 package e2e
 
 import (
