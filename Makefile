@@ -156,7 +156,7 @@ test: deps test-unit test-e2e-runtimes ## Run every test: test-unit, then the e2
 
 # The pure unit tests: no root, no envtest, no cluster. Tests that need a
 # control plane skip themselves under -short; `make test` never passes it.
-FAST_PKGS := ./pkg/contract/... ./pkg/inject/... ./pkg/init/... ./pkg/webhook/options/... ./pkg/webhook/admit/handlerfuzz/... ./hack/ociimage/... ./test/envtestenv/... ./test/podrun/... ./test/seed/...
+FAST_PKGS := ./pkg/contract/... ./pkg/drift/... ./pkg/inject/... ./pkg/init/... ./pkg/webhook/options/... ./pkg/webhook/admit/handlerfuzz/... ./hack/ociimage/... ./test/envtestenv/... ./test/podrun/... ./test/seed/...
 
 .PHONY: test-fast
 test-fast: ## The pure unit tests, for the edit loop: no root, no envtest, under a minute.

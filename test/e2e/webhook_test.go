@@ -90,6 +90,7 @@ func TestWebhook(t *testing.T) {
 		t.Run("pod-security-restricted", testRestricted) &&
 		t.Run("outage-failure-policy-ignore", testOutage) &&
 		t.Run("drift-after-outage", testDriftAfterOutage) &&
+		t.Run("chaos-sigkill-replica", func(t *testing.T) { testChaos(t, h) }) &&
 		t.Run("uninstall", func(t *testing.T) { testUninstall(t, h, running) })
 	if !ok {
 		t.Log("a webhook case failed; the cases after it were not run")
