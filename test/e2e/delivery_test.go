@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/graceful-dev/graceful/pkg/contract"
-	"github.com/graceful-dev/graceful/test/podrun"
 	"github.com/graceful-dev/graceful/test/seed"
 )
 
@@ -106,24 +105,7 @@ func testStopSignalLifecycle(t *testing.T) {
 	if c := pod.Spec.Containers[0].Command; !slices.Contains(c, contract.FlagStopSignal+"=USR2") {
 		t.Fatalf("wrapped command %q lacks %s=USR2 from lifecycle.stopSignal", c, contract.FlagStopSignal)
 	}
-	waitLog(t, pod.Name, "daemon: started")
-	logs := followLogs(t, pod.Name)
-	r := deletePod(t, pod.Name)
-	out := waitLogEnd(t, logs)
-	reportStop(t, "stopsignal-lifecycle", r)
-	tl := stopTimeline(t, "lifecycle.stopSignal SIGUSR2", r, grace, grace*time.Second, out, "USR2")
-	lines := parseLog(t, out)
-	for _, l := range []string{"main: got USR2", "daemon: got USR2", "daemon: cleanup done", "main: cleanup done"} {
-		if !podrun.Has(lines, l) {
-			t.Errorf("log lacks %q", l)
-		}
-	}
-	if !tl.signalled || r.ExitCode != 0 {
-		t.Errorf("graceful-init saw USR2: %v; container exit %d %s, want 0", tl.signalled, r.ExitCode, r.Reason)
-	}
-	if r.Gone > grace/2*time.Second {
-		t.Errorf("pod gone %v after delete, want well within the %ds grace period", r.Gone, grace)
-	}
+	stopDaemonPod(t, pod.Name, "lifecycle.stopSignal SIGUSR2", grace, "USR2")
 }
 
 // testImageVolumeUnschedulable: on a node not labelled as mounting image

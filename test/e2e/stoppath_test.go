@@ -105,22 +105,32 @@ func testStopSignalQuit(t *testing.T) {
 	if c := pod.Spec.Containers[0].Command; !slices.Contains(c, contract.FlagStopSignal+"=QUIT") {
 		t.Fatalf("wrapped command %q lacks %s=QUIT from the image's STOPSIGNAL", c, contract.FlagStopSignal)
 	}
-	waitLog(t, pod.Name, "daemon: started")
-	logs := followLogs(t, pod.Name)
-	r := deletePod(t, pod.Name)
+	stopDaemonPod(t, pod.Name, "STOPSIGNAL SIGQUIT", grace, "QUIT")
+}
+
+// stopDaemonPod deletes the running pod name, whose main shell and setsid
+// daemon each trap signal (a name without SIG) and clean up, and requires
+// what both stop-signal cases promise: graceful-init saw the signal, both
+// processes got it and cleaned up, the container exited 0, and the pod was
+// gone well within its grace period.
+func stopDaemonPod(t *testing.T, name, what string, grace int, signal string) {
+	t.Helper()
+	waitLog(t, name, "daemon: started")
+	logs := followLogs(t, name)
+	r := deletePod(t, name)
 	out := waitLogEnd(t, logs)
-	reportStop(t, "stopsignal-quit", r)
-	tl := stopTimeline(t, "STOPSIGNAL SIGQUIT", r, grace, grace*time.Second, out, "QUIT")
+	reportStop(t, name, r)
+	tl := stopTimeline(t, what, r, grace, time.Duration(grace)*time.Second, out, signal)
 	lines := parseLog(t, out)
-	for _, l := range []string{"main: got QUIT", "daemon: got QUIT", "daemon: cleanup done", "main: cleanup done"} {
+	for _, l := range []string{"main: got " + signal, "daemon: got " + signal, "daemon: cleanup done", "main: cleanup done"} {
 		if !podrun.Has(lines, l) {
 			t.Errorf("log lacks %q", l)
 		}
 	}
 	if !tl.signalled || r.ExitCode != 0 {
-		t.Errorf("graceful-init saw QUIT: %v; container exit %d %s, want 0", tl.signalled, r.ExitCode, r.Reason)
+		t.Errorf("graceful-init saw %s: %v; container exit %d %s, want 0", signal, tl.signalled, r.ExitCode, r.Reason)
 	}
-	if r.Gone > grace/2*time.Second {
+	if r.Gone > time.Duration(grace)*time.Second/2 {
 		t.Errorf("pod gone %v after delete, want well within the %ds grace period", r.Gone, grace)
 	}
 }
