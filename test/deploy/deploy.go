@@ -288,9 +288,13 @@ func WaitNamespaceGone(ctx context.Context, cs kubernetes.Interface, namespace s
 // reachable from the API server and serving (with failurePolicy Ignore a
 // webhook not yet reachable admits pods as they are).
 func WaitInjecting(ctx context.Context, cs kubernetes.Interface, namespace string, d time.Duration) error {
+	// The image is on a loopback port where nothing listens: the webhook's
+	// lookup of its STOPSIGNAL fails at once and stays on the webhook's own
+	// host (a short name would send it to Docker Hub), and the pod, having a
+	// command, is wrapped all the same.
 	probe := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "graceful-probe", Annotations: map[string]string{contract.AnnotationInject: contract.InjectTrue}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "probe", Command: []string{"/probe"}}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "127.0.0.1:9/graceful-probe", Command: []string{"/probe"}}}},
 	}
 	return WaitInjects(ctx, cs, namespace, probe, d)
 }
