@@ -37,6 +37,10 @@ type Config struct {
 	// InitTags are the build tags graceful-init is built with (the SBOM
 	// follows the build's constraints).
 	InitTags string
+	// NoSBOM leaves the SBOMs out (and CycloneDX unused): for a test
+	// release that nobody audits, such as the e2e's build of an earlier
+	// commit. make release never sets it.
+	NoSBOM bool
 }
 
 // Result is what a release published, each by digest, and the files it
@@ -78,7 +82,11 @@ func Publish(ctx context.Context, c Config) (Result, error) {
 	if len(c.Platforms) == 0 {
 		return r, fmt.Errorf("no platforms")
 	}
-	for _, tool := range []string{c.Helm, c.CycloneDX} {
+	tools := []string{c.Helm}
+	if !c.NoSBOM {
+		tools = append(tools, c.CycloneDX)
+	}
+	for _, tool := range tools {
 		if _, err := os.Stat(tool); err != nil {
 			return r, fmt.Errorf("release tool: %w (hack/tools.sh helm cyclonedx-gomod builds them)", err)
 		}
@@ -111,8 +119,10 @@ func Publish(ctx context.Context, c Config) (Result, error) {
 		}
 		bins = append(bins, b)
 	}
-	if err := c.sboms(ctx, &r); err != nil {
-		return r, err
+	if !c.NoSBOM {
+		if err := c.sboms(ctx, &r); err != nil {
+			return r, err
+		}
 	}
 
 	// The image index and its layout tar.
