@@ -152,7 +152,7 @@ envtest-bin: ## Build etcd and kube-apiserver for envtest into bin/k8s (cached).
 	hack/k8s-binaries.sh $(BIN)/k8s envtest
 
 .PHONY: test
-test: deps test-unit test-e2e-runtimes ## Run every test: test-unit, then the e2e (on both runtimes of the local cluster unless KUBECONFIG is set) (root).
+test: deps test-unit test-emulated test-e2e-runtimes ## Run every test: test-unit, the arm64 process tests under qemu-user, then the e2e (on both runtimes of the local cluster unless KUBECONFIG is set) (root).
 
 # The pure unit tests: no root, no envtest, no cluster. Tests that need a
 # control plane skip themselves under -short; `make test` never passes it.
@@ -163,8 +163,8 @@ test-fast: ## The pure unit tests, for the edit loop: no root, no envtest, under
 	go test -short -count=1 $(FAST_PKGS)
 
 .PHONY: test-emulated
-test-emulated: deps ## graceful-init's process tests for linux/arm64 too, under qemu-user (root; docs/init.md).
-	GRACEFUL_TEST_ARCHES="amd64 arm64" go test -count=1 -timeout 15m ./test/init
+test-emulated: deps ## graceful-init's process tests for linux/arm64, under qemu-user (root; docs/init.md).
+	hack/test-emulated.sh
 
 .PHONY: test-unit
 test-unit: deps lint verify-generated build envtest-bin tools ## Every test but the e2e: lint, generated files, unit, envtest, PID 1 in PID namespaces, fuzz (root).

@@ -16,6 +16,27 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# qemu-user 7.2 (Debian 12's own) now and then deadlocks in a forked child
+# before its exec, which hangs the emulated arm64 process tests (docs/init.md);
+# 10.0 does not. On Debian 12 it comes from bookworm-backports, whose source
+# is added here if the machine has none: backports are never installed
+# unless asked for by name (-t), so nothing else on the machine changes.
+qemu_major() { dpkg-query -W -f='${Version}' qemu-user-static 2>/dev/null | sed -E 's/^[0-9]+://; s/[.].*//'; }
+qemu_upgraded=false
+if (($(qemu_major) < 10)); then
+	[[ $(id -u) == 0 ]] || { echo "install-deps: need root to install qemu-user-static >= 10 (have $(qemu_major))" >&2; exit 1; }
+	. /etc/os-release
+	[[ ${VERSION_CODENAME:-} == bookworm ]] || { echo "install-deps: qemu-user-static $(qemu_major) is older than 10 and this is not Debian 12 (${PRETTY_NAME:-unknown}): install qemu-user-static 10 or later" >&2; exit 1; }
+	if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' 'Components: main' \
+			'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' >/etc/apt/sources.list.d/bookworm-backports.sources
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-user-static
+	(($(qemu_major) >= 10)) || { echo "install-deps: bookworm-backports gave qemu-user-static $(qemu_major), want 10 or later" >&2; exit 1; }
+	qemu_upgraded=true
+fi
+
 # test/init runs graceful-init for linux/arm64 as well (GRACEFUL_TEST_ARCHES),
 # through qemu-user-static, which the kernel starts for an arm64 ELF file when
 # a binfmt_misc handler says so. Debian's package ships the handler
@@ -45,6 +66,12 @@ if [[ $(uname -m) != aarch64 ]]; then
 	fi
 	if [[ -e $entry ]] && ! grep -q '^flags:.*F' "$entry"; then
 		as_root "register $entry again with the F flag"
+		echo -1 >"$entry"
+	fi
+	# With F the kernel holds the interpreter it opened at registration: a
+	# handler registered before the upgrade still runs the old qemu.
+	if [[ -e $entry ]] && $qemu_upgraded; then
+		as_root "register $entry again for the new qemu"
 		echo -1 >"$entry"
 	fi
 	if [[ ! -e $entry ]]; then

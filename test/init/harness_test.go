@@ -77,6 +77,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	resetIgnoredSignals()
+	var emulatedBins []string
+	for _, t := range targets {
+		if t.emulated {
+			emulatedBins = append(emulatedBins, t.initBin, t.probeBin)
+		}
+	}
+	if len(emulatedBins) > 0 {
+		watchForkHangs(emulatedBins)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
