@@ -96,6 +96,9 @@ func chaosRound(t *testing.T, h deploy.Helm, policy string) {
 	time.Sleep(500 * time.Millisecond)
 	killed := killWebhookReplica(t)
 	waitChaosPods(t, ns, chaosDeployments*chaosReplicas)
+	if policy == "Ignore" {
+		checkUnwrappedListed(t, ns, "the first wave")
+	}
 	for i := range chaosDeployments {
 		if err := deploy.Scale(ctx, env.cs, ns, fmt.Sprintf("chaos-%d", i), 0); err != nil {
 			t.Fatal(err)
@@ -134,8 +137,15 @@ func chaosRound(t *testing.T, h deploy.Helm, policy string) {
 		return
 	}
 
-	// Under Ignore: drift lists exactly the unwrapped pods that still exist.
-	pods, err := env.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	checkUnwrappedListed(t, ns, "the second wave")
+}
+
+// checkUnwrappedListed: `graceful-webhook drift -n ns` lists exactly the
+// pods of ns that are stored unwrapped, each not-wrapped with its chaos
+// Deployment, and the leader's gauge counts the same number.
+func checkUnwrappedListed(t *testing.T, ns, when string) {
+	t.Helper()
+	pods, err := env.cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +173,9 @@ func chaosRound(t *testing.T, h deploy.Helm, policy string) {
 			t.Errorf("drift lists %s, which is wrapped", name)
 		}
 	}
-	report(t, "chaos (failurePolicy Ignore): %d of %d existing pods unwrapped, graceful-webhook drift lists %d", len(want), len(pods.Items), len(got))
+	leaderPod := waitUnprotectedGauge(t, ns, len(want))
+	report(t, "chaos (failurePolicy Ignore), after %s: %d of %d existing pods unwrapped, graceful-webhook drift lists %d, the leader's (%s) graceful_unprotected_pods counts %d",
+		when, len(want), len(pods.Items), len(got), leaderPod, len(want))
 }
 
 func keys(m map[string]bool) []string {

@@ -19,13 +19,14 @@ import (
 	"github.com/graceful-dev/graceful/pkg/contract"
 	"github.com/graceful-dev/graceful/pkg/drift/scan"
 	"github.com/graceful-dev/graceful/pkg/webhook/fleet"
+	"github.com/graceful-dev/graceful/pkg/webhook/metrics"
 )
 
 // testDriftAfterOutage: the pod testOutage created while no webhook ran is
 // opted in but not wrapped. Once the webhook is back, `graceful-webhook
 // drift` lists it (exit 3) with its fix, the leader's drift controller sends
-// its Event, and the pod created after the outage carries the wrapped label
-// and is not listed.
+// its Event and its gauge counts it, and the pod created after the outage
+// carries the wrapped label and is not listed.
 func testDriftAfterOutage(t *testing.T) {
 	after, err := env.cs.CoreV1().Pods(env.ns).Get(t.Context(), "resumed", metav1.GetOptions{})
 	if err != nil {
@@ -79,4 +80,15 @@ func testDriftAfterOutage(t *testing.T) {
 		return false, "events on " + strings.Join(seen, ", ")
 	})
 	report(t, "drift after the outage: the leader's Event came %.1fs after the CLI run", time.Since(t0).Seconds())
+
+	// The leader's gauge counts the namespace's not-wrapped pods as the
+	// CLI does: the outage pod among them.
+	n := 0
+	for _, p := range res.Unprotected {
+		if p.Reason == metrics.DriftNotWrapped {
+			n++
+		}
+	}
+	leaderPod := waitUnprotectedGauge(t, env.ns, n)
+	report(t, "drift after the outage: the leader's (%s) graceful_unprotected_pods{reason=%q} for the run's namespace is %d, as drift lists", leaderPod, metrics.DriftNotWrapped, n)
 }

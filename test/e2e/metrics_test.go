@@ -1,0 +1,187 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/transport/spdy"
+
+	"github.com/graceful-dev/graceful/pkg/webhook/metrics"
+	"github.com/graceful-dev/graceful/test/deploy"
+)
+
+// metricsReader is a scraper the way the chart expects one: a
+// ServiceAccount bound to the release's metrics-reader ClusterRole, whose
+// token the webhook's metrics server has the API server review.
+type metricsReader struct {
+	token string
+}
+
+// newMetricsReader creates the ServiceAccount in this run's namespace and
+// its binding (or finds them) and a token; both are removed when t ends.
+func newMetricsReader(t *testing.T) metricsReader {
+	t.Helper()
+	ctx := t.Context()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: env.ns, Name: "e2e-metrics"}}
+	if _, err := env.cs.CoreV1().ServiceAccounts(env.ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.cs.CoreV1().ServiceAccounts(env.ns).Delete(context.Background(), sa.Name, metav1.DeleteOptions{})
+	})
+	b := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "graceful-e2e-metrics-" + env.ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: deploy.ReleaseName + "-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: env.ns, Name: sa.Name}},
+	}
+	if _, err := env.cs.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), b.Name, metav1.DeleteOptions{})
+	})
+	exp := int64(3600)
+	tr, err := env.cs.CoreV1().ServiceAccounts(env.ns).CreateToken(ctx, sa.Name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metricsReader{token: tr.Status.Token}
+}
+
+// leader is the webhook pod that holds the leader lease: the one replica
+// whose drift and shutdown controllers run, and so the only one that
+// exports graceful_unprotected_pods.
+func leader(ctx context.Context) (string, error) {
+	l, err := env.cs.CoordinationV1().Leases(deploy.Namespace).Get(ctx, deploy.ReleaseName, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("leader lease: %w", err)
+	}
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+		return "", fmt.Errorf("leader lease %s/%s has no holder", deploy.Namespace, deploy.ReleaseName)
+	}
+	// controller-runtime's identity is <hostname>_<uuid>; the hostname is
+	// the pod's name.
+	pod, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
+	return pod, nil
+}
+
+// scrape reads /metrics of webhook pod through a port-forward to its
+// metrics port (8443, HTTPS with a certificate the process made itself),
+// sending the reader's token, and parses it.
+func (r metricsReader) scrape(ctx context.Context, pod string) (map[string]*dto.MetricFamily, error) {
+	transport, upgrader, err := spdy.RoundTripperFor(env.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("port-forward to %s: %w", pod, err)
+	}
+	u := env.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(deploy.Namespace).Name(pod).SubResource("portforward").URL()
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan struct{})
+	var errOut strings.Builder
+	fw, err := portforward.NewOnAddressesWithContext(ctx, dialer, []string{"127.0.0.1"}, []string{"0:8443"}, ready, io.Discard, &errOut)
+	if err != nil {
+		return nil, fmt.Errorf("port-forward to %s: %w", pod, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- fw.ForwardPorts() }()
+	select {
+	case <-ready:
+	case err := <-done:
+		return nil, fmt.Errorf("port-forward to %s: %w %s", pod, err, errOut.String())
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	ports, err := fw.GetPorts()
+	if err != nil || len(ports) != 1 {
+		return nil, fmt.Errorf("port-forward to %s: ports %v: %w", pod, ports, err)
+	}
+	// The metrics certificate is the process's own, self-signed: nothing
+	// to verify it against (the chart's ServiceMonitor skips it too).
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // see above
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/metrics", ports[0].Local), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("metrics of %s: %w %s", pod, err, errOut.String())
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("metrics of %s: %s: %s", pod, resp.Status, b)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mf, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("metrics of %s: %w", pod, err)
+	}
+	return mf, nil
+}
+
+// gauge is the value of family's sample whose labels include want, and
+// whether there is one.
+func gauge(mf map[string]*dto.MetricFamily, family string, want map[string]string) (float64, bool) {
+	f := mf[family]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		return m.GetGauge().GetValue(), true
+	}
+	return 0, false
+}
+
+// waitUnprotectedGauge waits until the leader's
+// graceful_unprotected_pods{namespace=ns,reason="not-wrapped"} is n (no
+// sample counts as 0) and returns the leader's name. A replica that became
+// the leader a moment ago counts once its drift controller has listed the
+// pods.
+func waitUnprotectedGauge(t *testing.T, ns string, n int) string {
+	t.Helper()
+	reader := newMetricsReader(t)
+	var pod string
+	poll(t, 2*time.Minute, fmt.Sprintf("graceful_unprotected_pods{namespace=%q,reason=%q} = %d on the leader", ns, metrics.DriftNotWrapped, n), func() (bool, string) {
+		var err error
+		if pod, err = leader(t.Context()); err != nil {
+			return false, err.Error()
+		}
+		mf, err := reader.scrape(t.Context(), pod)
+		if err != nil {
+			return false, err.Error()
+		}
+		v, _ := gauge(mf, "graceful_unprotected_pods", map[string]string{"namespace": ns, "reason": metrics.DriftNotWrapped})
+		return v == float64(n), fmt.Sprintf("%s: %v", pod, v)
+	})
+	return pod
+}
