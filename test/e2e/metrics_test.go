@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,34 +86,43 @@ func leader(ctx context.Context) (string, error) {
 
 // scrape reads /metrics of webhook pod through a port-forward to its
 // metrics port (8443, HTTPS with a certificate the process made itself),
-// sending the reader's token, and parses it.
+// sending the reader's token, and parses it; within 30 s.
 func (r metricsReader) scrape(ctx context.Context, pod string) (map[string]*dto.MetricFamily, error) {
 	transport, upgrader, err := spdy.RoundTripperFor(env.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("port-forward to %s: %w", pod, err)
 	}
 	u := env.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(deploy.Namespace).Name(pod).SubResource("portforward").URL()
-	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport, Timeout: 30 * time.Second}, http.MethodPost, u)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	ready := make(chan struct{})
-	var errOut strings.Builder
+	var errOut syncWriter
 	fw, err := portforward.NewOnAddressesWithContext(ctx, dialer, []string{"127.0.0.1"}, []string{"0:8443"}, ready, io.Discard, &errOut)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("port-forward to %s: %w", pod, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- fw.ForwardPorts() }()
+	// The forwarder ends with ctx; its goroutine is waited for.
+	defer func() {
+		cancel()
+		<-done
+	}()
 	select {
 	case <-ready:
 	case err := <-done:
+		done <- err // for the deferred wait
 		return nil, fmt.Errorf("port-forward to %s: %w %s", pod, err, errOut.String())
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("port-forward to %s: not ready: %w", pod, ctx.Err())
 	}
 	ports, err := fw.GetPorts()
-	if err != nil || len(ports) != 1 {
-		return nil, fmt.Errorf("port-forward to %s: ports %v: %w", pod, ports, err)
+	if err != nil {
+		return nil, fmt.Errorf("port-forward to %s: %w", pod, err)
+	}
+	if len(ports) != 1 {
+		return nil, fmt.Errorf("port-forward to %s: %d ports forwarded, want 1", pod, len(ports))
 	}
 	// The metrics certificate is the process's own, self-signed: nothing
 	// to verify it against (the chart's ServiceMonitor skips it too).
@@ -124,7 +134,7 @@ func (r metricsReader) scrape(ctx context.Context, pod string) (map[string]*dto.
 	req.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("metrics of %s: %w %s", pod, err, errOut.String())
+		return nil, fmt.Errorf("metrics of %s: %w (port-forward: %s)", pod, err, errOut.String())
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
@@ -137,6 +147,25 @@ func (r metricsReader) scrape(ctx context.Context, pod string) (map[string]*dto.
 		return nil, fmt.Errorf("metrics of %s: %w", pod, err)
 	}
 	return mf, nil
+}
+
+// syncWriter is a strings.Builder that the port-forward's goroutines may
+// write to while the test reads it.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 // gauge is the value of family's sample whose labels include want, and
@@ -164,9 +193,10 @@ next:
 
 // waitUnprotectedGauge waits until the leader's
 // graceful_unprotected_pods{namespace=ns,reason="not-wrapped"} is n (no
-// sample counts as 0) and returns the leader's name. A replica that became
-// the leader a moment ago counts once its drift controller has listed the
-// pods.
+// sample counts as 0, so the scraped replica must also say that it leads:
+// leader_election_master_status 1) and returns the leader's name. A replica
+// that became the leader a moment ago counts once its drift controller has
+// listed the pods.
 func waitUnprotectedGauge(t *testing.T, ns string, n int) string {
 	t.Helper()
 	reader := newMetricsReader(t)
@@ -179,6 +209,9 @@ func waitUnprotectedGauge(t *testing.T, ns string, n int) string {
 		mf, err := reader.scrape(t.Context(), pod)
 		if err != nil {
 			return false, err.Error()
+		}
+		if lead, _ := gauge(mf, "leader_election_master_status", map[string]string{"name": deploy.ReleaseName}); lead != 1 {
+			return false, pod + " holds the lease but its leader_election_master_status is not 1"
 		}
 		v, _ := gauge(mf, "graceful_unprotected_pods", map[string]string{"namespace": ns, "reason": metrics.DriftNotWrapped})
 		return v == float64(n), fmt.Sprintf("%s: %v", pod, v)

@@ -125,7 +125,11 @@ func (t *target) checkEmulation() error {
 	// execs grep: is SIGINT still ignored there?
 	out, err = exec.Command(targets[0].probeBin, "launch", "-ignore", "INT", "--", t.probeBin, "launch", "--", "/bin/grep", "^SigIgn:", "/proc/self/status").Output()
 	if err != nil {
-		return fmt.Errorf("graceful-init tests: the linux/%s probe's exec of grep: %v: %s", t.arch, err, out)
+		var stderr []byte
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+			stderr = ee.Stderr
+		}
+		return fmt.Errorf("graceful-init tests: the linux/%s probe's exec of grep: %v: %s%s", t.arch, err, out, stderr)
 	}
 	ign, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(string(out), "SigIgn:")), 16, 64)
 	if err != nil {

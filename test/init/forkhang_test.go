@@ -18,8 +18,10 @@ const forkHangMarker = "qemu-user fork deadlock:"
 
 // forkHangAfter is how long a forked copy may go without its exec before
 // it counts as stuck: natively that window is microseconds, under the
-// emulator milliseconds.
-const forkHangAfter = 15 * time.Second
+// emulator milliseconds. It is well below the tests' own deadlines (10 s
+// for most), so that a deadlock ends the pass here, named, before a test
+// fails on it with a timeout that does not say why.
+const forkHangAfter = 5 * time.Second
 
 // watchForkHangs watches this test binary's descendants for qemu-user's
 // fork deadlock (docs/init.md): a process forked by an emulated program
@@ -29,13 +31,13 @@ const forkHangAfter = 15 * time.Second
 // child waits on a lock that another thread of its parent held at the
 // fork, and nothing will release it; none of graceful-init's own code runs
 // in that window. The test binary then says so on stderr, with the stuck
-// process's threads, kills every process it started and exits 3, so that
-// the pass ends at once with the emulator named rather than at go test's
-// timeout.
-func watchForkHangs(emulatedBins []string) {
+// process's threads, kills the processes below it, removes dir (the
+// builds) and exits 3, so that the pass ends at once with the emulator
+// named rather than at a test's deadline or go test's timeout.
+func watchForkHangs(emulatedBins []string, dir string) {
 	go func() {
 		seen := map[string]time.Time{} // pid and start time → first seen stuck
-		for range time.Tick(time.Second) {
+		for range time.Tick(250 * time.Millisecond) {
 			all, err := (supervisor.ProcFS{Root: "/proc"}).List()
 			if err != nil {
 				continue
@@ -52,7 +54,7 @@ func watchForkHangs(emulatedBins []string) {
 					seen[key] = now
 				}
 				if now.Sub(seen[key]) >= forkHangAfter {
-					reportForkHang(p, all)
+					reportForkHang(p, dir)
 				}
 			}
 			for k := range seen {
@@ -101,18 +103,22 @@ func stuckCopy(p supervisor.Process, emulatedBins []string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	// Field 22, the start time, after the parenthesised command name.
-	_, rest, _ := strings.Cut(string(stat), ") ")
-	f := strings.Fields(rest)
+	// Field 22, the start time, after the parenthesised command name
+	// (which may hold a parenthesis itself: the last one ends it).
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return "", false
+	}
+	f := strings.Fields(string(stat)[i+1:])
 	if len(f) < 20 {
 		return "", false
 	}
 	return strconv.Itoa(p.PID) + "@" + f[19], true
 }
 
-// reportForkHang says what is stuck, kills every process this test binary
-// started and exits.
-func reportForkHang(p supervisor.Process, all []supervisor.Process) {
+// reportForkHang says what is stuck, kills the processes below this test
+// binary, removes dir and exits.
+func reportForkHang(p supervisor.Process, dir string) {
 	cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
 	var threads []string
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.PID))
@@ -126,8 +132,30 @@ func reportForkHang(p supervisor.Process, all []supervisor.Process) {
 		"  the emulator's forked child waits on a lock another thread held at the fork (docs/init.md); graceful-init's code does not run there.\n"+
 		"  The test binary stops here; hack/test-emulated.sh runs the pass once more.\n",
 		forkHangMarker, p.PID, p.PPID, forkHangAfter, strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " "), strings.Join(threads, "; "))
-	for _, d := range supervisor.Descendants(all, os.Getpid()) {
-		_ = syscall.Kill(d.PID, syscall.SIGKILL)
+	// A fresh list: the one p came from is up to a tick old.
+	if all, err := (supervisor.ProcFS{Root: "/proc"}).List(); err == nil {
+		for _, d := range supervisor.Descendants(all, os.Getpid()) {
+			_ = syscall.Kill(d.PID, syscall.SIGKILL)
+		}
 	}
+	_ = os.RemoveAll(dir)
 	os.Exit(3)
 }
+
+// forkCopyC is a program that forks and leaves its child a copy of itself,
+// with every signal blocked when its second argument is "blocked" (the
+// first is its own path, as in an emulated command line): what a stuck
+// emulated fork looks like from /proc, made by a real fork.
+const forkCopyC = `#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	sigset_t all;
+	sigfillset(&all);
+	if (argc > 2 && strcmp(argv[2], "blocked") == 0)
+		sigprocmask(SIG_BLOCK, &all, 0);
+	fork();
+	sleep(60);
+	return 0;
+}
+`

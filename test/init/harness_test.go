@@ -84,7 +84,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	if len(emulatedBins) > 0 {
-		watchForkHangs(emulatedBins)
+		watchForkHangs(emulatedBins, dir)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

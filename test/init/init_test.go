@@ -406,9 +406,9 @@ func earlySigterm(t *testing.T) {
 			var waited []time.Duration
 			for i := 0; i < 100; i++ {
 				r := startInit(t, m, nil, "-vvv", "--", "/bin/sleep", "5")
-				// A deadline, so that a child stuck before its exec (qemu-user
-				// 7.2's fork deadlock, docs/init.md) fails the test by name
-				// instead of hanging the suite.
+				// A deadline, so that a child that never starts fails the
+				// test by name instead of hanging the suite (under qemu-user
+				// its fork deadlock is caught sooner: forkhang_test.go).
 				deadline := time.Now().Add(20 * time.Second)
 				for !strings.Contains(r.stderr.String(), "started pid") {
 					select {
