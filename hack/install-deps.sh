@@ -71,15 +71,13 @@ if [[ $(uname -m) != aarch64 ]]; then
 		as_root "mount binfmt_misc on $binfmt"
 		mount -t binfmt_misc binfmt_misc "$binfmt" || binfmt_fail "mount -t binfmt_misc failed (a kernel without CONFIG_BINFMT_MISC, or a container that may not mount it)"
 	fi
-	if [[ -e $entry ]] && ! grep -q '^flags:.*F' "$entry"; then
-		as_root "register $entry again with the F flag"
-		echo -1 >"$entry"
-	fi
 	# With F the kernel holds the interpreter it opened at registration: a
 	# handler registered before qemu was upgraded (by this script or any
-	# other way) still runs the old one. As root the handler is registered
-	# again on every run, which is cheap; without root it is only checked.
-	if [[ -e $entry && $(id -u) == 0 ]]; then
+	# other way) still runs the old one, and one without F is not found in
+	# a chroot. As root the handler is registered again on every run, which
+	# is cheap; without root it is only checked.
+	if [[ -e $entry ]] && { [[ $(id -u) == 0 ]] || ! grep -q '^flags:.*F' "$entry"; }; then
+		as_root "register $entry again with the F flag"
 		echo -1 >"$entry"
 	fi
 	if [[ ! -e $entry ]]; then

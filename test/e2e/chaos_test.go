@@ -49,10 +49,7 @@ func testChaos(t *testing.T, h deploy.Helm) {
 func chaosRound(t *testing.T, h deploy.Helm, policy string) {
 	ctx := t.Context()
 	if policy != "Ignore" {
-		values, err := deploy.Values(env.images, env.registry)
-		if err != nil {
-			t.Fatal(err)
-		}
+		values := chartValues(t)
 		values["webhook"] = map[string]any{"failurePolicy": policy}
 		if out, err := h.Install(ctx, "upgrade", filepath.Join(env.root, "charts/graceful"), deploy.Namespace, values); err != nil {
 			t.Fatalf("helm upgrade to failurePolicy %s: %v\n%s", policy, err, out)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,9 +16,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
@@ -28,38 +24,20 @@ import (
 	"github.com/graceful-dev/graceful/test/deploy"
 )
 
-// metricsReader is a scraper the way the chart expects one: a
-// ServiceAccount bound to the release's metrics-reader ClusterRole, whose
-// token the webhook's metrics server has the API server review.
+// metricsReader is a scraper the way the chart expects one: the token of
+// a ServiceAccount that the release binds to its metrics-reader ClusterRole
+// (chartValues names this run's default ServiceAccount in
+// metricsReaderSubjects), which the webhook's metrics server has the API
+// server review.
 type metricsReader struct {
 	token string
 }
 
-// newMetricsReader creates the ServiceAccount in this run's namespace and
-// its binding (or finds them) and a token; both are removed when t ends.
+// newMetricsReader requests a token of this run's default ServiceAccount.
 func newMetricsReader(t *testing.T) metricsReader {
 	t.Helper()
-	ctx := t.Context()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: env.ns, Name: "e2e-metrics"}}
-	if _, err := env.cs.CoreV1().ServiceAccounts(env.ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.cs.CoreV1().ServiceAccounts(env.ns).Delete(context.Background(), sa.Name, metav1.DeleteOptions{})
-	})
-	b := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "graceful-e2e-metrics-" + env.ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: deploy.ReleaseName + "-metrics-reader"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: env.ns, Name: sa.Name}},
-	}
-	if _, err := env.cs.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), b.Name, metav1.DeleteOptions{})
-	})
 	exp := int64(3600)
-	tr, err := env.cs.CoreV1().ServiceAccounts(env.ns).CreateToken(ctx, sa.Name,
+	tr, err := env.cs.CoreV1().ServiceAccounts(env.ns).CreateToken(t.Context(), "default",
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +74,9 @@ func (r metricsReader) scrape(ctx context.Context, pod string) (map[string]*dto.
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport, Timeout: 30 * time.Second}, http.MethodPost, u)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	ready := make(chan struct{})
-	var errOut syncWriter
+	// Written only before ready is closed or ForwardPorts returns (the
+	// listen errors), so read only after one of them.
+	var errOut strings.Builder
 	fw, err := portforward.NewOnAddressesWithContext(ctx, dialer, []string{"127.0.0.1"}, []string{"0:8443"}, ready, io.Discard, &errOut)
 	if err != nil {
 		cancel()
@@ -134,7 +114,7 @@ func (r metricsReader) scrape(ctx context.Context, pod string) (map[string]*dto.
 	req.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("metrics of %s: %w (port-forward: %s)", pod, err, errOut.String())
+		return nil, fmt.Errorf("metrics of %s: %w", pod, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
@@ -147,25 +127,6 @@ func (r metricsReader) scrape(ctx context.Context, pod string) (map[string]*dto.
 		return nil, fmt.Errorf("metrics of %s: %w", pod, err)
 	}
 	return mf, nil
-}
-
-// syncWriter is a strings.Builder that the port-forward's goroutines may
-// write to while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // gauge is the value of family's sample whose labels include want, and

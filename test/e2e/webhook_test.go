@@ -97,6 +97,19 @@ func TestWebhook(t *testing.T) {
 	}
 }
 
+// chartValues are the values TestWebhook installs and upgrades the chart
+// with: deploy.Values, and this run's default ServiceAccount among the
+// metrics readers (metricsReaderSubjects), for the e2e's scrapes.
+func chartValues(t *testing.T) map[string]any {
+	t.Helper()
+	values, err := deploy.Values(env.images, env.registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values["metricsReaderSubjects"] = []map[string]any{{"kind": "ServiceAccount", "name": "default", "namespace": env.ns}}
+	return values
+}
+
 // installChart: helm install with graceful's image by digest from
 // the test registry; both replicas Ready; the caBundle patched by the
 // built-in rotation and matching the serving certificate.
@@ -105,10 +118,7 @@ func installChart(t *testing.T, h deploy.Helm) {
 	if err := deploy.WaitNamespaceGone(ctx, env.cs, deploy.Namespace, 2*time.Minute); err != nil {
 		t.Fatal(err) // a previous run's, still terminating
 	}
-	values, err := deploy.Values(env.images, env.registry)
-	if err != nil {
-		t.Fatal(err)
-	}
+	values := chartValues(t)
 	t0 := time.Now()
 	out, err := h.Install(ctx, "install", filepath.Join(env.root, "charts/graceful"), deploy.Namespace, values)
 	if err != nil {

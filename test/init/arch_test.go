@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -131,9 +130,9 @@ func (t *target) checkEmulation() error {
 		}
 		return fmt.Errorf("graceful-init tests: the linux/%s probe's exec of grep: %v: %s%s", t.arch, err, out, stderr)
 	}
-	ign, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(string(out), "SigIgn:")), 16, 64)
+	ign, err := sigMask(out, "SigIgn:")
 	if err != nil {
-		return fmt.Errorf("graceful-init tests: the linux/%s probe's grep printed %q: %w", t.arch, out, err)
+		return fmt.Errorf("graceful-init tests: the linux/%s probe's grep: %w", t.arch, err)
 	}
 	t.losesIgnored = ign&sigbit(syscall.SIGINT) == 0
 	return nil

@@ -2,6 +2,7 @@ package init_test
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -60,15 +61,24 @@ func TestPlainBuild(t *testing.T) {
 // /proc/PID/status text.
 func statusMask(t *testing.T, status []byte, field string) uint64 {
 	t.Helper()
-	for _, l := range strings.Split(string(status), "\n") {
+	n, err := sigMask(status, field)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sigMask is statusMask for code that has no test to fail (TestMain's
+// probes, the fork-hang watch).
+func sigMask(status []byte, field string) (uint64, error) {
+	for l := range strings.Lines(string(status)) {
 		if v, ok := strings.CutPrefix(l, field); ok {
 			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 			if err != nil {
-				t.Fatalf("%s %q: %v", field, v, err)
+				return 0, fmt.Errorf("%s %q: %w", field, v, err)
 			}
-			return n
+			return n, nil
 		}
 	}
-	t.Fatalf("no %s in %q", field, status)
-	return 0
+	return 0, fmt.Errorf("no %s in %q", field, status)
 }

@@ -54,10 +54,10 @@ func TestForkHangWatcherSpotsAStuckCopy(t *testing.T) {
 		stuck = nil
 		children := 0
 		for _, p := range supervisor.Descendants(all, os.Getpid()) {
-			if _, ok := stuckCopy(p, []string{bin}); ok {
+			if stuckCopy(p, []string{bin}) {
 				stuck = append(stuck, p)
 			}
-			if _, ok := stuckCopy(p, []string{filepath.Join(dir, "other")}); ok {
+			if stuckCopy(p, []string{filepath.Join(dir, "other")}) {
 				t.Errorf("pid %d counts as a stuck copy of a program it is not", p.PID)
 			}
 			if p.PPID == parents["blocked"] || p.PPID == parents["open"] {

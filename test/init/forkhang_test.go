@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,24 +35,26 @@ const forkHangAfter = 5 * time.Second
 // named rather than at a test's deadline or go test's timeout.
 func watchForkHangs(emulatedBins []string, dir string) {
 	go func() {
-		seen := map[string]time.Time{} // pid and start time → first seen stuck
+		// pid → first seen stuck. A pid leaves the map the first tick it is
+		// not stuck, so a reused pid would have to die, come back and be
+		// stuck again within one tick to inherit the time.
+		seen := map[int]time.Time{}
 		for range time.Tick(250 * time.Millisecond) {
 			all, err := (supervisor.ProcFS{Root: "/proc"}).List()
 			if err != nil {
 				continue
 			}
 			now := time.Now()
-			live := map[string]bool{}
+			live := map[int]bool{}
 			for _, p := range supervisor.Descendants(all, os.Getpid()) {
-				key, ok := stuckCopy(p, emulatedBins)
-				if !ok {
+				if !stuckCopy(p, emulatedBins) {
 					continue
 				}
-				live[key] = true
-				if _, ok := seen[key]; !ok {
-					seen[key] = now
+				live[p.PID] = true
+				if _, ok := seen[p.PID]; !ok {
+					seen[p.PID] = now
 				}
-				if now.Sub(seen[key]) >= forkHangAfter {
+				if now.Sub(seen[p.PID]) >= forkHangAfter {
 					reportForkHang(p, dir)
 				}
 			}
@@ -67,53 +68,36 @@ func watchForkHangs(emulatedBins []string, dir string) {
 }
 
 // stuckCopy says whether p looks like a forked, not yet exec'd copy of an
-// emulated program of emulatedBins, and returns a key for p that a reused
-// pid does not share.
-func stuckCopy(p supervisor.Process, emulatedBins []string) (string, bool) {
+// emulated program of emulatedBins.
+func stuckCopy(p supervisor.Process, emulatedBins []string) bool {
 	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
 	if err != nil {
-		return "", false
+		return false
 	}
 	// An emulated process's command line is the emulator, the program's
 	// file, then the program's own argv.
 	argv := strings.Split(string(cmd), "\x00")
 	if len(argv) < 2 || !slices.Contains(emulatedBins, argv[1]) {
-		return "", false
+		return false
 	}
 	parent, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PPID))
 	if err != nil || string(parent) != string(cmd) {
-		return "", false
+		return false
 	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID))
 	if err != nil {
-		return "", false
+		return false
 	}
-	var blocked uint64
-	for l := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(l, "SigBlk:"); ok {
-			blocked, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
+	blocked, err := sigMask(status, "SigBlk:")
+	if err != nil {
+		return false
 	}
 	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD, syscall.SIGUSR1, syscall.SIGURG} {
 		if blocked&sigbit(s) == 0 {
-			return "", false
+			return false
 		}
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID))
-	if err != nil {
-		return "", false
-	}
-	// Field 22, the start time, after the parenthesised command name
-	// (which may hold a parenthesis itself: the last one ends it).
-	i := strings.LastIndexByte(string(stat), ')')
-	if i < 0 {
-		return "", false
-	}
-	f := strings.Fields(string(stat)[i+1:])
-	if len(f) < 20 {
-		return "", false
-	}
-	return strconv.Itoa(p.PID) + "@" + f[19], true
+	return true
 }
 
 // reportForkHang says what is stuck, kills the processes below this test
@@ -125,7 +109,8 @@ func reportForkHang(p supervisor.Process, dir string) {
 	for _, task := range tasks {
 		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", p.PID, task.Name()))
 		sc, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", p.PID, task.Name()))
-		threads = append(threads, fmt.Sprintf("%s %s (syscall %s)", task.Name(), wchan, strings.Join(strings.Fields(string(sc))[:min(3, len(strings.Fields(string(sc))))], " ")))
+		nr := strings.Fields(string(sc))
+		threads = append(threads, fmt.Sprintf("%s %s (syscall %s)", task.Name(), wchan, strings.Join(nr[:min(3, len(nr))], " ")))
 	}
 	fmt.Fprintf(os.Stderr, "%s pid %d, forked by pid %d, is still a copy of it after %v with every signal blocked: %s\n"+
 		"  threads: %s\n"+

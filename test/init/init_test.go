@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -695,17 +694,7 @@ func inheritedIgnored(t *testing.T) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "SigIgn:"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no SigIgn in /proc/self/status")
-	return 0
+	return statusMask(t, b, "SigIgn:")
 }
 
 // logTime returns the "+S.SSSs" time of graceful-init's first log line that
