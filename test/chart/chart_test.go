@@ -258,6 +258,14 @@ func TestChartFacts(t *testing.T) {
 	if n := strings.Count(bound, "name: graceful-metrics-reader"); n != 3 || !strings.Contains(bound, "name: prometheus") {
 		t.Errorf("metricsReaderSubjects: want the ClusterRole and a ClusterRoleBinding of it to prometheus (3 mentions), got %d", n)
 	}
+	// A stopping replica keeps serving for shutdownDelaySeconds (a preStop
+	// sleep) while its endpoint leaves the Service; 0 renders no hook.
+	if !strings.Contains(def, "preStop:\n            sleep:\n              seconds: 5") {
+		t.Errorf("default rendering lacks the webhook's 5 s preStop sleep")
+	}
+	if strings.Contains(render("--set", "shutdownDelaySeconds=0"), "preStop:") {
+		t.Errorf("shutdownDelaySeconds=0 still renders a preStop hook")
+	}
 	// Secrets: get only cluster-wide, never list or watch.
 	for _, o := range objects(t, def) {
 		if o.GetKind() != "ClusterRole" {
@@ -286,6 +294,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"image.pullpolicy=Always", "additional properties 'pullpolicy' not allowed"},
 		{"metricsSecure=maybe", "/metricsSecure"},
 		{"leaderElection=auto", "/leaderElection"},
+		{"shutdownDelaySeconds=-1", "/shutdownDelaySeconds"},
 		{"metricsReaderSubjects[0].kind=Robot", "/metricsReaderSubjects/0"},
 		{"monitoring.grafana.enabled=true", "additional properties 'grafana' not allowed"},
 		{"monitoring.serviceMonitor.enabled=yes", "/monitoring/serviceMonitor/enabled"},
