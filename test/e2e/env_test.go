@@ -18,7 +18,7 @@
 //	E2E_START_RUNS    pods of each kind in the start-cost case (default 10)
 //	E2E_KEEP_NAMESPACE  keep this run's namespace for a look afterwards
 //	E2E_PREVIOUS_COMMIT the commit TestReleaseUpgrade builds and upgrades
-//	                  from (default 6490c56; it must be in this clone)
+//	                  from (default 98b6871; it must be in this clone)
 //
 // TestWebhook installs charts/graceful with helm and lets the webhook inject
 // the pods of every case; TestReleaseUpgrade installs a release from the
